@@ -14,3 +14,19 @@ def test_bench_oklab_prints_ratio_and_agreement():
     assert 'speed-up' in out and 'gamut_map' in out
     agree = float(out.split('(same sRGB→XYZ matrix)| = ')[1].split()[0])
     assert agree <= 1e-6
+
+def test_bench_train_small_run():
+    out = run_script('bench_train.py', '--epochs-compare', '1', '--epochs-full', '2')
+    assert 'per-item Dataset/DataLoader loop' in out and 'speed-up' in out
+
+def test_bench_generate_small_run():
+    out = run_script('bench_generate.py', '--reps', '2', '--free', '5', '--batch', '50', '--runs', '1')
+    assert 'p50 ms' in out and 'palettes/s' in out
+
+def test_bench_osc_small_run():
+    out = run_script('bench_osc.py', '--n', '2000', '--rates', '5000', '--kinds', 'label', '--transitions', '1', '--trials', '20')
+    assert 'jitter' in out.lower() and 'latency' in out.lower()
+
+def test_bench_encoders_small_run():
+    out = run_script('bench_encoders.py', '--limit', '200', '--runs', '1', '--no-clip')
+    assert 'ratio' in out.lower()

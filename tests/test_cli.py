@@ -123,12 +123,7 @@ def test_truecolor_swatches_on_a_terminal(results):
     assert len(re.findall(r'\x1b\[48;2;\d{1,3};\d{1,3};\d{1,3}m', out)) == 5, repr(out)
     assert HEX5.search(out)
 
-KNOWN = {  # bugs in e2c, reported to the lead: remove the mark when fixed (strict: a fix makes the test fail until then)
-    'empty prompt first': pytest.mark.xfail(strict=True, reason="fastcore's parse_cli drops an empty sys.argv[1], so argparse "
-                                            "prints its usage and 'the following arguments are required: prompt' (4 lines)"),
-    'folder checkpoint': pytest.mark.xfail(strict=True, reason='read_checkpoint lets IsADirectoryError through: traceback, exit 1'),
-    'clip checkpoint': pytest.mark.xfail(reason='ClipWeightsUnavailable (a RuntimeError) is not caught by e2c_palette: traceback, exit 1 (where the CLIP weights are not cached)'),
-}
+KNOWN = {}   # known bugs in e2c (as pytest marks), none at present
 BAD = list(cases({k: 'x' for k in ('clip', 'truncated', 'garbage', 'flipped', 'empty', 'folder')})[1])
 EXPECT = {'unknown encoder': 'bert', 'unknown mode': 'nope', 'n 0': '--n', 'negative temperature': 'temperature',
           'missing checkpoint': 'does not exist', 'clip checkpoint, minilm encoder': 'clip', 'truncated checkpoint': 'corrupt',
