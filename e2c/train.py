@@ -211,11 +211,13 @@ def fit(tr:Tensors, # training tensors
         from tqdm.auto import tqdm
         bar = tqdm(bar, total=cfg.epochs, initial=start, desc='epochs', leave=False)
     model.train()
+    emb_all = tr.emb.to(torch.bfloat16) if cfg.bf16 else tr.emb    # autocast rounds every batch to bfloat16 anyway: once
     for ep in bar:
         perm = torch.randperm(len(tr), generator=gen)
         sums, nb = {}, 0
         for i in range(0, len(tr), cfg.bs):
-            emb, pal, w, cond = tr.batch(perm[i:i + cfg.bs])
+            idx = perm[i:i + cfg.bs]
+            emb, pal, w, cond = emb_all[idx], tr.pal[idx], tr.w[idx], None if tr.cond is None else tr.cond[idx]
             with torch.autocast('cpu', dtype=torch.bfloat16, enabled=cfg.bf16):
                 pred = model(emb, cond)
             pred = pred.float()

@@ -16,8 +16,12 @@ def test_bench_oklab_prints_ratio_and_agreement():
     assert agree <= 1e-6
 
 def test_bench_train_small_run():
-    out = run_script('bench_train.py', '--epochs-compare', '1', '--epochs-full', '2')
+    out = run_script('bench_train.py', '--epochs-compare', '1', '--epochs-full', '2', '--per-item-full', '--seeds', '2')
     assert 'per-item Dataset/DataLoader loop' in out and 'speed-up' in out
+    floor = float(out.split('take ')[1].split(' s/epoch')[0])         # the matrix products alone
+    per_item = float(out.split('(reference)')[1].split()[0])
+    assert 0 < floor < per_item
+    assert out.count('per-item loop (run)') == 2 and 'mean ± sd over 2 seeds' in out
 
 def test_bench_generate_small_run():
     out = run_script('bench_generate.py', '--reps', '2', '--free', '5', '--batch', '50', '--runs', '1')
