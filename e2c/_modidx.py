@@ -172,7 +172,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'e2c.evaluate._md': ('evaluate.html#_md', 'e2c/evaluate.py'),
                               'e2c.evaluate._pals': ('evaluate.html#_pals', 'e2c/evaluate.py'),
                               'e2c.evaluate._swatch_shapes': ('evaluate.html#_swatch_shapes', 'e2c/evaluate.py'),
-                              'e2c.evaluate._with_model': ('evaluate.html#_with_model', 'e2c/evaluate.py'),
                               'e2c.evaluate.ablation': ('evaluate.html#ablation', 'e2c/evaluate.py'),
                               'e2c.evaluate.ablation_decoders_for': ('evaluate.html#ablation_decoders_for', 'e2c/evaluate.py'),
                               'e2c.evaluate.ablation_row': ('evaluate.html#ablation_row', 'e2c/evaluate.py'),
@@ -255,6 +254,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'e2c.generate.Generator.generate': ('generate.html#generator.generate', 'e2c/generate.py'),
                               'e2c.generate.Generator.generate_many': ('generate.html#generator.generate_many', 'e2c/generate.py'),
                               'e2c.generate.Generator.predict_oklab': ('generate.html#generator.predict_oklab', 'e2c/generate.py'),
+                              'e2c.generate.Generator.with_model': ('generate.html#generator.with_model', 'e2c/generate.py'),
                               'e2c.generate._Quiet': ('generate.html#_quiet', 'e2c/generate.py'),
                               'e2c.generate._check_prompts': ('generate.html#_check_prompts', 'e2c/generate.py'),
                               'e2c.generate._clip_box': ('generate.html#_clip_box', 'e2c/generate.py'),
@@ -461,5 +461,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                            'e2c.train.save_checkpoint': ('train.html#save_checkpoint', 'e2c/train.py'),
                            'e2c.train.save_model': ('train.html#save_model', 'e2c/train.py'),
                            'e2c.train.sort_by_lightness': ('train.html#sort_by_lightness', 'e2c/train.py'),
+                           'e2c.train.stale_temporaries': ('train.html#stale_temporaries', 'e2c/train.py'),
                            'e2c.train.synthetic_tensors': ('train.html#synthetic_tensors', 'e2c/train.py'),
                            'e2c.train.train_model': ('train.html#train_model', 'e2c/train.py')}}}

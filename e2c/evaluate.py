@@ -232,16 +232,9 @@ def ablation_row(gen, prep, **kw) -> dict:
     return dict(circumplex_r=m['circumplex_r'], discrimination=m['discrimination'], diversity=m['diversity'],
                 consistency=m['consistency'], paraphrase_accuracy=p['accuracy'], paraphrase_r=p['pair_r'], held_out=od)
 
-def _with_model(gen, model, meta):
-    from e2c.generate import Generator
-    g = Generator.__new__(Generator)
-    g.__dict__.update({k: v for k, v in gen.__dict__.items() if not k.startswith('_cls_')})
-    g.model, g.meta, g.is_affect, g.reference_model = model, meta, meta.get('arch') == 'affect', None
-    return g
-
 def ablation(gen, prep, decoders:dict=None) -> pd.DataFrame:
     "The ablation table (rows as in the evaluation chapter). `decoders`: retrained decoders for rows 8 and 9."
-    text_gen = _with_model(gen, gen.model.content, {'arch': 'text2palette', 'recipe': 'e2c'})
+    text_gen = gen.with_model(gen.model.content, {'arch': 'text2palette', 'recipe': 'e2c'})
     rows = {
         '1 reference design': ablation_row(gen, prep, mode='reference'),
         '2 + e2c training recipe': ablation_row(text_gen, prep, mode='reference'),
@@ -253,7 +246,7 @@ def ablation(gen, prep, decoders:dict=None) -> pd.DataFrame:
     }
     for name, dec in (decoders or {}).items():
         m = _copy_affect(gen.model, dec)
-        rows[name] = ablation_row(_with_model(gen, m, gen.meta), prep)
+        rows[name] = ablation_row(gen.with_model(m, gen.meta), prep)
     t = pd.DataFrame(rows).T
     nn = prep_nn(prep)
     t['held_out vs retrieval'] = (t['held_out'] / nn - 1).map('{:+.1%}'.format)
@@ -269,7 +262,7 @@ def _copy_affect(m, decoder=None, k_lo=None, k_hi=None):
 def _gate(gen, how):
     big = 1e6
     m = _copy_affect(gen.model, k_lo=big, k_hi=big + 1) if how == 'open' else _copy_affect(gen.model, k_lo=-big - 1, k_hi=-big)
-    return _with_model(gen, m, gen.meta)
+    return gen.with_model(m, gen.meta)
 
 def prep_nn(prep) -> float:
     "Order-free distance of nearest-neighbour retrieval on the validation split (embeddings already in `prep`)."

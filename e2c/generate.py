@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_generate.ipynb #38dcd226
 from __future__ import annotations
-import re, sys, json, math, warnings
+import re, sys, copy, json, math, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -105,6 +105,15 @@ class Generator:
 
     def __repr__(self):
         return f"Generator({self.meta.get('arch', 'text2palette')} model, recipe {self.meta.get('recipe', '?')}, encoder {self.encoder.id})"
+
+    def with_model(self, model, meta:dict, reference_model=None) -> Generator:
+        "A generator with another palette model for the same encoder, sharing this one's embeddings (nothing is re-encoded)."
+        if getattr(model, 'd_in', self.d) != self.d:
+            raise ValueError(f"the model expects {model.d_in}-d embeddings but this generator's encoder ({self.encoder.id}) gives {self.d}-d")
+        g = copy.copy(self)                  # shallow: the encoder, the embedding memo and the class embeddings are shared
+        g.model, g.meta, g.reference_model, g.is_affect = model, meta, reference_model, meta.get('arch') == 'affect'
+        for k in [k for k in g.__dict__ if k.startswith('_cls_')]: del g.__dict__[k]   # cached class palettes were the old model's
+        return g
 
 # %% ../nbs/06_generate.ipynb #efc0b1a2
 @patch

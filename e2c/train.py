@@ -18,8 +18,9 @@ from .losses import palette_loss, huber_loss, matched_huber_loss, matched_dist
 
 # %% auto #0
 __all__ = ['FORMAT', 'RECIPES', 'TrainConfig', 'Tensors', 'synthetic_tensors', 'CheckpointError', 'atomic_write',
-           'save_checkpoint', 'read_checkpoint', 'model_meta', 'save_model', 'load_model', 'fit', 'Prepared', 'prepare',
-           'sort_by_lightness', 'nearest', 'baselines', 'model_distances', 'train_model', 'e2c_train']
+           'stale_temporaries', 'save_checkpoint', 'read_checkpoint', 'model_meta', 'save_model', 'load_model', 'fit',
+           'Prepared', 'prepare', 'sort_by_lightness', 'nearest', 'baselines', 'model_distances', 'train_model',
+           'e2c_train']
 
 # %% ../nbs/05_train.ipynb #4f8777d8
 @dataclass
@@ -91,6 +92,19 @@ def atomic_write(path, data:bytes, sync:bool=True):
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
+
+def stale_temporaries(path) -> list[Path]:
+    "Temporary files that `atomic_write` left next to `path` in processes that are no longer running (killed mid-write)."
+    path = Path(path); found = []
+    for f in path.parent.glob(f'.{path.name}.*.tmp'):
+        try: pid = int(f.name[len(path.name) + 2:-4])
+        except ValueError: continue                       # not one of ours
+        if pid != os.getpid():
+            try: os.kill(pid, 0); continue                 # its writer is alive (another run on the same path)
+            except ProcessLookupError: pass
+            except PermissionError: continue               # alive, another user's
+        found.append(f)
+    return found
 
 def _digest(tensors:dict) -> str:
     h = hashlib.sha256()
@@ -193,9 +207,8 @@ def fit(tr:Tensors, # training tensors
     gen = torch.Generator().manual_seed(cfg.seed)
     hist, best, best_state, start, bad_epochs = [], math.inf, None, 0, 0
     cfg_d = asdict(cfg)
-    if resume and out is not None:     # temporary files of a run killed while writing are litter
-        for f in Path(out).parent.glob(f'.{Path(out).name}.*.tmp'): f.unlink(missing_ok=True)
-        for f in Path(out).parent.glob(f'.{_state_path(out).name}.*.tmp'): f.unlink(missing_ok=True)
+    if out is not None:                # temporary files of a run killed while writing are litter
+        for f in stale_temporaries(out) + stale_temporaries(_state_path(out)): f.unlink(missing_ok=True)
     if resume and out is not None and _state_path(out).exists():
         t, m = read_checkpoint(_state_path(out))
         if m['config'] != cfg_d: raise CheckpointError(f"{_state_path(out)} was written with other settings; resume with the same ones or delete it\n  saved: {m['config']}\n  now:   {cfg_d}")
