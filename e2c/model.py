@@ -16,20 +16,24 @@ __all__ = ['keep_mask', 'Dropout', 'Text2Palette', 'n_params']
 
 # %% ../nbs/03_model.ipynb #85bd2cfc
 def keep_mask(shape, # shape of the activations
-              p:float, # drop probability
-              dtype=torch.float32):
+              p:float, # drop probability, in [0, 1)
+              dtype=torch.float32, device=None):
     "Inverted-dropout multipliers: 0 with probability p (to 1/65536), else 1/(1−p); from torch's global generator."
+    if not 0 <= p < 1: raise ValueError(f"dropout probability must be in [0, 1), got {p}")
     n = math.prod(shape)
-    words = torch.empty((n + 3) // 4, dtype=torch.int64).random_()          # 63 uniform bits per word
-    draws = words.view(torch.int16)[:n].view(shape).bitwise_and_(0x7FFF)    # four 15-bit draws per word
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_()   # 63 uniform bits per word
+    draws = words.view(torch.int16)[:n].view(shape).bitwise_and_(0x7FFF)             # four 15-bit draws per word
     return torch.where(draws >= round(p * 32768), 1 / (1 - p), 0.).to(dtype)
 
 class Dropout(nn.Module):
     "Inverted dropout (as `nn.Dropout`) with a mask from `keep_mask`: half the cost of `rand_like` on the CPU."
-    def __init__(self, p:float=0.1): super().__init__(); self.p = p
+    def __init__(self, p:float=0.1):
+        super().__init__()
+        if not 0 <= p < 1: raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = p
     def forward(self, x):
         if not self.training or self.p == 0: return x
-        return x * keep_mask(x.shape, self.p, x.dtype)
+        return x * keep_mask(x.shape, self.p, x.dtype, x.device)
     def extra_repr(self): return f'p={self.p}'
 
 # %% ../nbs/03_model.ipynb #924ef9f3
