@@ -9,12 +9,7 @@ of `rows` rows (the size of the upstream train split) written to a temp dir, and
 import argparse, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
-
-def median_time(f, runs):
-    ts, out = [], None
-    for _ in range(runs):
-        t = time.perf_counter(); out = f(); ts.append(time.perf_counter() - t)
-    return float(np.median(ts)), out
+from benchtools import median_time
 
 def synthetic_e2c(path, n, seed=0):
     from e2c.data import OKLAB_COLS

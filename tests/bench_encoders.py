@@ -17,6 +17,7 @@ The data folder is --data, else $E2C_DATA, else the repository's data/ if it hol
 import argparse, ast, os, shutil, tempfile, time
 from pathlib import Path
 import numpy as np
+from benchtools import timed, median_time
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = ['emotionstocolor/val.csv', 'emotionstocolor/palettes_tagged.csv',
@@ -47,13 +48,6 @@ def load_texts(data: Path, pandas=False):
     pat = [' '.join(ast.literal_eval(s)) for f in FILES[2:] for s in pd.read_csv(data / f)['text_input']]
     return val + tags + pat, f'pandas (e2c.data not used: {why[:80]})'
 
-def timed(f):
-    t = time.perf_counter(); out = f(); return time.perf_counter() - t, out
-
-def median_time(f, runs):
-    ts = [timed(f)[0] for _ in range(runs)]
-    return float(np.median(ts))
-
 def main(data=None, limit=0, batch_size=256, runs=5, clip=True, progress=False, pandas=False):
     data = data_dir(data)
     texts, src = load_texts(data, pandas)
@@ -65,7 +59,7 @@ def main(data=None, limit=0, batch_size=256, runs=5, clip=True, progress=False, 
     enc = MiniLMEncoder(); enc.model
     t_load = time.perf_counter() - t0
     enc.encode('warm up')
-    t1 = median_time(lambda: enc.encode('a calm morning by the sea'), 20)
+    t1 = median_time(lambda: enc.encode('a calm morning by the sea'), 20)[0]
     print(f"MiniLM: import and load {t_load:.2f} s; one sentence {t1 * 1e3:.1f} ms (median of 20)")
 
     tmp = Path(tempfile.mkdtemp(prefix='e2c-bench-'))
@@ -78,9 +72,9 @@ def main(data=None, limit=0, batch_size=256, runs=5, clip=True, progress=False, 
         warm = []
         def fresh():
             c = EmbeddingCache(tmp); warm.append((encode_cached(enc, texts, c), c.misses))
-        t_warm = median_time(fresh, runs)
+        t_warm = median_time(fresh, runs)[0]
         assert all(m == 0 for _, m in warm), 'the warm cache embedded texts'
-        t_mem = median_time(lambda: encode_cached(enc, texts, cache), runs)
+        t_mem = median_time(lambda: encode_cached(enc, texts, cache), runs)[0]
         print(f"warm (new cache object, file read from disk): {t_warm * 1e3:.1f} ms = {len(texts) / t_warm:,.0f} texts/s (median of {runs})")
         print(f"warm (same cache object, in memory):          {t_mem * 1e3:.1f} ms = {len(texts) / t_mem:,.0f} texts/s (median of {runs})")
         print(f"ratio cold / warm from disk: {t_cold / t_warm:,.0f}x; cold / warm in memory: {t_cold / t_mem:,.0f}x")
@@ -94,9 +88,9 @@ def main(data=None, limit=0, batch_size=256, runs=5, clip=True, progress=False, 
     t_build, _ = timed(lambda: ClipEncoder(pretrained=None).net)
     ce = ClipEncoder(pretrained=None)
     ce.encode('warm up')
-    tc1 = median_time(lambda: ce.encode('a calm morning by the sea'), 10)
+    tc1 = median_time(lambda: ce.encode('a calm morning by the sea'), 10)[0]
     prompts = texts[:256]
-    tcb = median_time(lambda: ce.encode(prompts, progress=False), 3)
+    tcb = median_time(lambda: ce.encode(prompts, progress=False), 3)[0]
     print(f"CLIP ViT-B-32 without weights: build {t_build:.2f} s; one prompt {tc1 * 1e3:.1f} ms (median of 10); "
           f"batch of {len(prompts)}: {tcb / len(prompts) * 1e3:.1f} ms per prompt = {len(prompts) / tcb:,.0f} texts/s (median of 3)")
 

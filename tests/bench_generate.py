@@ -23,6 +23,7 @@ torch model that follows on 2 cores. Timings depend on the load: it is printed.
 """
 import argparse, cProfile, io, itertools, os, pstats, random, time
 import numpy as np
+from benchtools import median_time, load_average
 
 ADJ = ['quiet', 'stormy', 'golden', 'lonely', 'crowded', 'frozen', 'sunlit', 'rainy', 'sleepy', 'noisy', 'misty',
        'velvet', 'burning', 'empty', 'bright', 'gentle', 'restless', 'faded', 'electric', 'silent']
@@ -54,12 +55,6 @@ def profiled(f, on, top=18):
         pstats.Stats(pr, stream=s).strip_dirs().sort_stats('cumulative').print_stats(top)
         print('\n'.join('      ' + l for l in s.getvalue().splitlines()[4:] if l.strip()))
 
-def median_time(f, runs):
-    ts, out = [], None
-    for _ in range(runs):
-        t = time.perf_counter(); out = f(); ts.append(time.perf_counter() - t)
-    return float(np.median(ts)), out
-
 def reference_post_loop(prompts, raw, min_dist):
     "The reference design's post-processing, one palette at a time: its Oklab palettes and hex codes."
     from e2c.emotions import EMOTIONS, REFERENCE
@@ -78,13 +73,12 @@ def reference_post_loop(prompts, raw, min_dist):
         labs.append(p); hexes.append([srgb_to_hex(c) for c in rgb])
     return labs, hexes
 
-def load(): return '/'.join(f'{x:.2f}' for x in os.getloadavg())
 
 def main(reps=50, n_free=200, batch=1000, runs=5, checkpoint=None, profile=False):
     import torch
     from e2c.generate import load_generator
     from e2c.emotions import CLASSES, REFERENCE
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores; load average {load()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores; load average {load_average()}")
     t = time.perf_counter(); gen = load_generator(checkpoint); print(f"{gen}: loaded in {time.perf_counter() - t:.2f} s")
     res = {}
 
@@ -157,7 +151,7 @@ def main(reps=50, n_free=200, batch=1000, runs=5, checkpoint=None, profile=False
     if profile:
         print("\n   profile: generate_many, e2c mode, + hex")
         profiled(lambda: [p.hex for p in gen.generate_many(bp, T, seed=0)], True, 25)
-    print(f"\nload average after: {load()}")
+    print(f"\nload average after: {load_average()}")
     return res
 
 if __name__ == '__main__':

@@ -8,12 +8,7 @@ gamut mapping of N random Oklab colours (L in [0, 1], a and b in [-0.4, 0.4]).
 """
 import argparse, time, warnings
 import numpy as np
-
-def median_time(f, runs):
-    ts, out = [], None
-    for _ in range(runs):
-        t = time.perf_counter(); out = f(); ts.append(time.perf_counter() - t)
-    return float(np.median(ts)), out
+from benchtools import median_time
 
 def main(n=1_000_000, runs=5):
     with warnings.catch_warnings():

@@ -29,6 +29,7 @@ CPU (Unity has its own scheduling). Part 1 always runs at normal priority.
 """
 import argparse, multiprocessing as mp, os, platform, random, socket, time
 import numpy as np
+from benchtools import load_average
 
 
 def _osc(addr, tag, vals):
@@ -193,12 +194,12 @@ def main(n=30_000, rates=(5000, 10000, 20000, 40000, 0), kinds=('label', 'mix'),
     logging.getLogger('e2c.osc').setLevel(logging.ERROR)   # the stand-ins close before the bridge: expected send errors
     ctx = mp.get_context('spawn')
     print(f"e2c.osc benchmark: Python {platform.python_version()}, python-osc {version('python-osc')},"
-          f" {os.cpu_count()} CPU cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+          f" {os.cpu_count()} CPU cores, load average {load_average()}")
     for kind in kinds:
         if kind != 'none': throughput(ctx, n, rates, kind)
     jitter(ctx, transitions, priority)
     latency(ctx, trials, priority)
-    print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"\nload average at the end: {load_average()}")
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

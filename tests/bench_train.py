@@ -35,6 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import Dataset, DataLoader
+from benchtools import load_average
 
 class PaletteDataset(Dataset):
     "One training item per index, as the reference design served them."
@@ -87,11 +88,6 @@ def fit_per_item(tr, va, cfg, device='cpu'):
         times.append(time.perf_counter() - t)
     return model, vals, times
 
-def load():
-    return os.getloadavg()
-
-def fmt_load(l): return '/'.join(f'{x:.2f}' for x in l)
-
 def matmul_floor(n, d, cfg, reps=3, dtype=torch.bfloat16):
     """Seconds per epoch of the model's matrix products alone (in `dtype`): for every batch of an epoch, the
     forward products (trunk, trunk, the five first head layers side by side, the five second layers as one
@@ -121,7 +117,7 @@ def matmul_floor(n, d, cfg, reps=3, dtype=torch.bfloat16):
 def main(epochs_compare=3, full=True, recipe='reference', epochs_full=None, save=True, per_item_full=False, seeds=1):
     from e2c.train import prepare, fit, RECIPES
     if recipe not in RECIPES: raise SystemExit(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores; load average {fmt_load(load())}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores; load average {load_average()}")
     t = time.perf_counter(); prep = prepare(verbose=False); t_prep = time.perf_counter() - t
     tr, va = prep.tr, prep.va
     print(f"data: {len(tr):,} training rows + {len(va):,} validation rows, {tr.emb.shape[1]}-d embeddings "
@@ -161,7 +157,7 @@ def main(epochs_compare=3, full=True, recipe='reference', epochs_full=None, save
     print(f"   floor: the matrix products alone (one epoch's shapes, {gflop:.1f} GFLOP) take {floor:.3f} s/epoch in bf16 "
           f"({gflop / floor:.0f} GFLOP/s) and {floor32:.3f} s in fp32 ({100 * floor32 / spe_ref:.0f} % of the per-item loop's epoch); "
           f"no loop around them can be more than {spe_ref / floor:.1f}x faster than the per-item loop")
-    print(f"   load average after: {fmt_load(load())}")
+    print(f"   load average after: {load_average()}")
     res = dict(spe_ref=spe_ref, spe_32=spe_32, spe_e2c=spe_e2c, ratio=ratio, floor=floor, floor32=floor32, max_ratio=spe_ref / floor)
     if not full: return res
 
@@ -202,7 +198,7 @@ def main(epochs_compare=3, full=True, recipe='reference', epochs_full=None, save
         print(f"   best val: e2c fit {vals_e.mean():.5f} ± {sd(vals_e):.5f}, per-item loop {vals_r.mean():.5f} ± {sd(vals_r):.5f} "
               f"(mean ± sd over {len(runs)} seed{'s' if len(runs) > 1 else ''}); difference {diff:+.5f}: {verdict}")
     else: print(f"   best val: e2c fit {vals_e.mean():.5f}; --per-item-full runs the per-item loop in full to compare")
-    print(f"   load average after: {fmt_load(load())}")
+    print(f"   load average after: {load_average()}")
     return res | dict(t_full=t_full, epochs_full=n, best_val=float(vals_e.mean()))
 
 if __name__ == '__main__':

@@ -34,3 +34,7 @@ def test_bench_osc_small_run():
 def test_bench_encoders_small_run():
     out = run_script('bench_encoders.py', '--limit', '200', '--runs', '1', '--no-clip')
     assert 'ratio' in out.lower()
+
+def test_bench_data_small_run():
+    out = run_script('bench_data.py', '--rows', '2000', '--runs', '1')
+    assert 'load_e2c synthetic' in out and '2,000 rows' in out and 'dedup synthetic' in out
