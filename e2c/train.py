@@ -62,7 +62,9 @@ class Tensors:
             raise ValueError(f"inconsistent training tensors: emb {tuple(self.emb.shape)}, pal {tuple(self.pal.shape)}, "
                              f"w {tuple(self.w.shape)}, cond {None if self.cond is None else tuple(self.cond.shape)}")
     def __len__(self): return len(self.emb)
-    def batch(self, idx): return self.emb[idx], self.pal[idx], self.w[idx], None if self.cond is None else self.cond[idx]
+    def batch(self, idx, emb=None):
+        "Rows `idx` as (emb, pal, w, cond); `emb`: another copy of the embeddings to take them from (e.g. in bfloat16)."
+        return (self.emb if emb is None else emb)[idx], self.pal[idx], self.w[idx], None if self.cond is None else self.cond[idx]
 
 # %% ../nbs/05_train.ipynb #3574cbf0
 def synthetic_tensors(n:int=512, d:int=32, seed:int=0) -> Tensors:
@@ -229,8 +231,7 @@ def fit(tr:Tensors, # training tensors
         perm = torch.randperm(len(tr), generator=gen)
         sums, nb = {}, 0
         for i in range(0, len(tr), cfg.bs):
-            idx = perm[i:i + cfg.bs]
-            emb, pal, w, cond = emb_all[idx], tr.pal[idx], tr.w[idx], None if tr.cond is None else tr.cond[idx]
+            emb, pal, w, cond = tr.batch(perm[i:i + cfg.bs], emb_all)
             with torch.autocast('cpu', dtype=torch.bfloat16, enabled=cfg.bf16):
                 pred = model(emb, cond)
             pred = pred.float()
