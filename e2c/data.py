@@ -19,6 +19,7 @@ from fastcore.basics import patch
 from fastcore.script import call_parse
 import e2c
 from .oklab import hex_to_oklab, srgb_to_oklab, oklab_to_srgb, oklab_to_hex
+from .files import atomic_write
 
 # %% auto #0
 __all__ = ['OKLAB_COLS', 'HEX_COLS', 'LOADERS', 'DEFAULT_SOURCES', 'E2C_COMMIT', 'E2C_BASE_URL', 'E2C_FILES', 'E2C_KNOWN',
@@ -548,14 +549,6 @@ def sha256_file(path:str|Path) -> str:
         while b := f.read(1 << 20): h.update(b)
     return h.hexdigest()
 
-def _write_atomic(path:Path, data:bytes):
-    "Write `data` to `path` through a temporary file in the same folder and an atomic rename."
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
-
 # %% ../nbs/01_data.ipynb #591e8ef2
 def _read_sums(d:Path) -> dict:
     "File name → sha256 from `d/SHA256SUMS` (empty if there is none)."
@@ -565,7 +558,7 @@ def _read_sums(d:Path) -> dict:
 
 def _record_sum(d:Path, name:str, sha:str):
     sums = _read_sums(d) | {name: sha}
-    _write_atomic(d/SUMS_FILE, ''.join(f'{h}  {n}\n' for n, h in sorted(sums.items())).encode())
+    atomic_write(d/SUMS_FILE, ''.join(f'{h}  {n}\n' for n, h in sorted(sums.items())).encode())
 
 # %% ../nbs/01_data.ipynb #2d3b3cf5
 def _open(url:str, offset:int, timeout:float):

@@ -4,13 +4,14 @@
 
 # %% ../nbs/02_encoders.ipynb #8b3f3d8e
 from __future__ import annotations
-import os, re, json, socket, hashlib, tempfile, threading, warnings, urllib.request
+import os, re, json, socket, hashlib, threading, warnings, urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 import numpy as np
 from fastcore.basics import patch
 from tqdm.auto import tqdm
+from .files import atomic_write
 
 # %% auto #0
 __all__ = ['ENCODERS', 'CACHE_FORMAT', 'TextEncoder', 'MiniLMEncoder', 'ClipWeightsUnavailable', 'clip_weights', 'ClipEncoder',
@@ -293,25 +294,11 @@ def _payload_sha256(keys:np.ndarray, emb:np.ndarray) -> str:
     return h.hexdigest()
 
 # %% ../nbs/02_encoders.ipynb #ca4da9f8
-def _atomic_write(path:Path, data:bytes):
-    "Write `data` to `path` via a temporary file in the same folder, fsync and rename."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            os.fchmod(f.fileno(), 0o644)  # mkstemp's 0600 would hide the cache from the other users of a shared folder
-            f.write(data); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
-
-# %% ../nbs/02_encoders.ipynb #592f93c4
 def _write_table(path:Path, enc_id:str, keys:np.ndarray, emb:np.ndarray):
     "Write one encoder's keys and embeddings, with their checksum, atomically."
     from safetensors.numpy import save
     meta = dict(format=CACHE_FORMAT, encoder_id=enc_id, n=str(len(keys)), dim=str(emb.shape[1]), sha256=_payload_sha256(keys, emb))
-    _atomic_write(path, save({'keys': np.ascontiguousarray(keys), 'emb': np.ascontiguousarray(emb)}, metadata=meta))
+    atomic_write(path, save({'keys': np.ascontiguousarray(keys), 'emb': np.ascontiguousarray(emb)}, metadata=meta))
 
 # %% ../nbs/02_encoders.ipynb #d6b3dd7c
 def _header(data:bytes) -> dict:

@@ -13,14 +13,14 @@ import torch.nn as nn
 from fastcore.script import call_parse
 from safetensors.torch import save as st_save, load as st_load
 from . import __version__
+from .files import atomic_write, stale_temporaries
 from .model import Text2Palette, n_params
 from .losses import palette_loss, huber_loss, matched_huber_loss, matched_dist
 
 # %% auto #0
-__all__ = ['FORMAT', 'RECIPES', 'TrainConfig', 'Tensors', 'synthetic_tensors', 'CheckpointError', 'atomic_write',
-           'stale_temporaries', 'save_checkpoint', 'read_checkpoint', 'model_meta', 'save_model', 'load_model', 'fit',
-           'Prepared', 'prepare', 'sort_by_lightness', 'nearest', 'baselines', 'model_distances', 'train_model',
-           'e2c_train']
+__all__ = ['FORMAT', 'RECIPES', 'TrainConfig', 'Tensors', 'synthetic_tensors', 'CheckpointError', 'save_checkpoint',
+           'read_checkpoint', 'model_meta', 'save_model', 'load_model', 'fit', 'Prepared', 'prepare',
+           'sort_by_lightness', 'nearest', 'baselines', 'model_distances', 'train_model', 'e2c_train']
 
 # %% ../nbs/05_train.ipynb #4f8777d8
 @dataclass
@@ -82,31 +82,6 @@ FORMAT = 'e2c-checkpoint-1'
 
 class CheckpointError(ValueError):
     "A checkpoint file that cannot be used: corrupt, truncated, not e2c's, or made for another encoder."
-
-def atomic_write(path, data:bytes, sync:bool=True):
-    "Write `data` to `path` through a temporary file and a rename (`sync`: also fsync, against power loss)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data); f.flush()
-            if sync: os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-
-def stale_temporaries(path) -> list[Path]:
-    "Temporary files that `atomic_write` left next to `path` in processes that are no longer running (killed mid-write)."
-    path = Path(path); found = []
-    for f in path.parent.glob(f'.{path.name}.*.tmp'):
-        try: pid = int(f.name[len(path.name) + 2:-4])
-        except ValueError: continue                       # not one of ours
-        if pid != os.getpid():
-            try: os.kill(pid, 0); continue                 # its writer is alive (another run on the same path)
-            except ProcessLookupError: pass
-            except PermissionError: continue               # alive, another user's
-        found.append(f)
-    return found
 
 def _digest(tensors:dict) -> str:
     h = hashlib.sha256()
