@@ -1,6 +1,6 @@
 """The docs site in a real headless Chromium, served over HTTP on 127.0.0.1.
 
-The site is the one `.ci/docs` builds. With E2C_DOCS_SITE set (a folder, absolute or relative
+The site is the one `tools/docs` builds. With E2C_DOCS_SITE set (a folder, absolute or relative
 to the repository root; `.ci/test` sets it after building `site/`) the tests use that build;
 otherwise they build one into a temporary folder first (this executes the notebooks: minutes).
 Chromium is a requirement, not an option: `.ci/install` installs it.
@@ -26,15 +26,15 @@ W, H = 1280, 2000
 # --------------------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope='session')
 def site(tmp_path_factory) -> Path:
-    "The built site: E2C_DOCS_SITE, or a fresh build by .ci/docs."
+    "The built site: E2C_DOCS_SITE, or a fresh build by tools/docs."
     if env := os.environ.get('E2C_DOCS_SITE'):
         p = (ROOT/env).resolve()
-        assert (p/'index.html').is_file(), f'E2C_DOCS_SITE={env}: no index.html in {p}; build the site with .ci/docs'
+        assert (p/'index.html').is_file(), f'E2C_DOCS_SITE={env}: no index.html in {p}; build the site with tools/docs'
         return p
     out = tmp_path_factory.mktemp('docs')/'site'
-    r = subprocess.run([sys.executable, str(ROOT/'.ci'/'docs'), '--out', str(out), '--build-dir', '_build/pytest-docs'],
+    r = subprocess.run([sys.executable, str(ROOT/'tools'/'docs'), '--out', str(out), '--build-dir', '_build/pytest-docs'],
                        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=3600)
-    assert r.returncode == 0, f'.ci/docs failed:\n{r.stdout[-8000:]}'
+    assert r.returncode == 0, f'tools/docs failed:\n{r.stdout[-8000:]}'
     return out
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -144,9 +144,9 @@ def palette_page(site:Path) -> str:
     pytest.fail('no page of the site shows a palette (.e2c-swatch): are the notebooks executed by the build?')
 
 def load_docs_script():
-    "`.ci/docs` as a module, for the functions that turn outputs into HTML."
+    "`tools/docs` as a module, for the functions that turn outputs into HTML."
     from importlib.machinery import SourceFileLoader
-    loader = SourceFileLoader('e2c_ci_docs', str(ROOT/'.ci'/'docs'))
+    loader = SourceFileLoader('e2c_ci_docs', str(ROOT/'tools'/'docs'))
     mod = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
     loader.exec_module(mod)
     return mod
