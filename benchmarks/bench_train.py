@@ -1,7 +1,7 @@
 """Benchmark of e2c.train (a script that prints, not a test).
 
-    python tests/bench_train.py [--epochs-compare 3] [--full/--no-full] [--recipe reference] [--epochs-full N]
-                                [--save/--no-save] [--per-item-full] [--seeds K]
+    python benchmarks/bench_train.py [--epochs-compare 3] [--full/--no-full] [--recipe reference] [--epochs-full N]
+                                     [--save/--no-save] [--per-item-full] [--seeds K] [--json]
 
 On all the training data (`e2c.train.prepare()`: MiniLM embeddings from the on-disk cache; the first run
 embeds ~16k texts) and in the same process:
@@ -27,6 +27,7 @@ validation loss of each loop, so "equal" means within the seed-to-seed spread.
 A short untimed warm-up pays the one-off start-up of the first training in the process (~1 s) before anything
 is timed. Target: the full 200-epoch run in under 60 s on 2 CPU cores, at least 5× faster than the per-item
 loop, at equal or better validation loss. Timings depend on the load: the load average is printed.
+`main` returns the figures as a dict; --json prints it at the end.
 """
 import argparse, dataclasses, os, tempfile, time
 from pathlib import Path
@@ -35,7 +36,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import Dataset, DataLoader
-from benchtools import load_average
+from benchtools import load_average, jsonable, print_json
 
 class PaletteDataset(Dataset):
     "One training item per index, as the reference design served them."
@@ -114,20 +115,28 @@ def matmul_floor(n, d, cfg, reps=3, dtype=torch.bfloat16):
         t = time.perf_counter(); inputs_only(); tr_.append(time.perf_counter() - t)
     return max(min(ts) - min(tr_), 1e-9)
 
-def main(epochs_compare=3, full=True, recipe='reference', epochs_full=None, save=True, per_item_full=False, seeds=1):
+def main(epochs_compare=3, full=True, recipe='reference', epochs_full=None, save=True, per_item_full=False, seeds=1, rows=None):
+    with torch.random.fork_rng(devices=[]):       # the training loops seed torch's global generator: restore it afterwards
+        return _main(epochs_compare, full, recipe, epochs_full, save, per_item_full, seeds, rows)
+
+def _main(epochs_compare, full, recipe, epochs_full, save, per_item_full, seeds, rows):
     from e2c.train import prepare, fit, RECIPES
     if recipe not in RECIPES: raise SystemExit(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores; load average {load_average()}")
+    res = dict(torch=torch.__version__, threads=torch.get_num_threads(), cores=os.cpu_count(), load_average=load_average(),
+               recipe=recipe)
+    print(f"torch {res['torch']}, {res['threads']} threads, {res['cores']} cores; load average {res['load_average']}")
     t = time.perf_counter(); prep = prepare(verbose=False); t_prep = time.perf_counter() - t
     tr, va = prep.tr, prep.va
+    from e2c.train import Tensors
+    sub = lambda t, n: Tensors(t.emb[:n], t.pal[:n], t.w[:n])
+    if rows: tr, va = sub(tr, rows), sub(va, max(64, rows // 8))     # a smaller run (smoke tests): first rows only
     print(f"data: {len(tr):,} training rows + {len(va):,} validation rows, {tr.emb.shape[1]}-d embeddings "
           f"(prepare: {t_prep:.1f} s)")
+    res['data'] = dict(train_rows=len(tr), val_rows=len(va), emb_dim=tr.emb.shape[1], prepare_s=t_prep)
     base = RECIPES[recipe]
     cmp_cfg = dataclasses.replace(base, epochs=epochs_compare, patience=None)
 
     # the first training in a process pays a one-off start-up (~1 s here, whatever the loop): paid before timing
-    from e2c.train import Tensors
-    sub = lambda t, n: Tensors(t.emb[:n], t.pal[:n], t.w[:n])
     fit(sub(tr, 2048), sub(va, 256), dataclasses.replace(cmp_cfg, epochs=1), progress=False)
     fit_per_item(sub(tr, 2048), sub(va, 256), dataclasses.replace(RECIPES['reference'], epochs=1))
 
@@ -157,9 +166,14 @@ def main(epochs_compare=3, full=True, recipe='reference', epochs_full=None, save
     print(f"   floor: the matrix products alone (one epoch's shapes, {gflop:.1f} GFLOP) take {floor:.3f} s/epoch in bf16 "
           f"({gflop / floor:.0f} GFLOP/s) and {floor32:.3f} s in fp32 ({100 * floor32 / spe_ref:.0f} % of the per-item loop's epoch); "
           f"no loop around them can be more than {spe_ref / floor:.1f}x faster than the per-item loop")
-    print(f"   load average after: {load_average()}")
-    res = dict(spe_ref=spe_ref, spe_32=spe_32, spe_e2c=spe_e2c, ratio=ratio, floor=floor, floor32=floor32, max_ratio=spe_ref / floor)
-    if not full: return res
+    cmp = res['compare'] = dict(epochs=epochs_compare, load_average_after=load_average())
+    print(f"   load average after: {cmp['load_average_after']}")
+    for key, (name, spe, last) in zip(('per_item', 'fit_fp32', 'fit'), rows):
+        cmp[key] = dict(method=name, s_per_epoch=spe, speedup=spe_ref / spe, val_huber=last)
+    cmp.update(speedup=ratio, floor_bf16_s_per_epoch=floor, floor_fp32_s_per_epoch=floor32, floor_gflop=gflop,
+               max_speedup=spe_ref / floor)
+    res['full'] = None
+    if not full: return jsonable(res)
 
     ep_full = epochs_full or base.epochs
     print(f"\n2. full run: recipe '{recipe}', {ep_full} epochs" + (f" (patience {base.patience})" if base.patience else '')
@@ -167,6 +181,7 @@ def main(epochs_compare=3, full=True, recipe='reference', epochs_full=None, save
           + (f", seeds 0..{seeds - 1}" if seeds > 1 else f", seed {base.seed}"))
     print(f"   {'':<34} {'seed':>4} {'epochs':>6} {'total s':>9} {'s/epoch':>9} {'best val':>10}")
     runs, runs_ref = [], []
+    fr = res['full'] = dict(epochs=ep_full, save=save, runs=[])
     for seed in (range(seeds) if seeds > 1 else [base.seed]):
         full_cfg = dataclasses.replace(base, epochs=ep_full, seed=seed)
         with tempfile.TemporaryDirectory() as d:
@@ -176,18 +191,27 @@ def main(epochs_compare=3, full=True, recipe='reference', epochs_full=None, save
             t_full = time.perf_counter() - t
         n = len(hist); best = min(hist, key=lambda h: h['val_recon'])
         runs.append((t_full, n, best['val_recon']))
+        fr['runs'].append(dict(method='e2c fit', seed=seed, epochs=n, total_s=t_full, s_per_epoch=t_full / n,
+                               best_val=best['val_recon'], best_epoch=best['epoch']))
         print(f"   {'e2c fit':<34} {seed:4d} {n:6d} {t_full:9.1f} {t_full / n:9.3f} {best['val_recon']:10.5f}  (epoch {best['epoch']})")
         if per_item_full:
             t = time.perf_counter(); _, vals, _ = fit_per_item(tr, va, dataclasses.replace(RECIPES['reference'], epochs=n, seed=seed))
             t_r = time.perf_counter() - t
             runs_ref.append((t_r, n, min(vals)))
+            fr['runs'].append(dict(method='per-item loop (run)', seed=seed, epochs=n, total_s=t_r, s_per_epoch=t_r / n,
+                                   best_val=min(vals), best_epoch=int(np.argmin(vals))))
             print(f"   {'per-item loop (run)':<34} {seed:4d} {n:6d} {t_r:9.1f} {t_r / n:9.3f} {min(vals):10.5f}  (epoch {int(np.argmin(vals))})")
-        else: print(f"   {'per-item loop (extrapolated)':<34} {seed:4d} {n:6d} {spe_ref * n:9.1f} {spe_ref:9.3f} {'':>10}")
+        else:
+            print(f"   {'per-item loop (extrapolated)':<34} {seed:4d} {n:6d} {spe_ref * n:9.1f} {spe_ref:9.3f} {'':>10}")
+            fr['runs'].append(dict(method='per-item loop (extrapolated)', seed=seed, epochs=n, total_s=spe_ref * n,
+                                   s_per_epoch=spe_ref, best_val=None, best_epoch=None))
     t_full = float(np.mean([r[0] for r in runs])); n = runs[0][1]
     t_ref_full = float(np.mean([r[0] for r in runs_ref])) if runs_ref else spe_ref * n
     worst = max(r[0] for r in runs)
     print(f"   full run {'under' if worst < 60 else 'OVER'} the 60 s target ({'slowest' if len(runs) > 1 else 'time'} {worst:.1f} s); "
           f"{t_ref_full / t_full:.1f}x faster than the per-item loop{'' if runs_ref else ' (extrapolated)'}")
+    fr.update(seeds=len(runs), fit_mean_s=t_full, fit_slowest_s=worst, under_60_s=bool(worst < 60),
+              per_item_mean_s=t_ref_full, per_item_extrapolated=not runs_ref, speedup=t_ref_full / t_full)
     vals_e, vals_r = np.array([r[2] for r in runs]), np.array([r[2] for r in runs_ref])
     if len(vals_r):
         sd = lambda v: float(v.std(ddof=1)) if len(v) > 1 else float('nan')
@@ -197,9 +221,14 @@ def main(epochs_compare=3, full=True, recipe='reference', epochs_full=None, save
                    else 'worse by more than twice the seed-to-seed spread' if len(runs) > 1 else 'worse (one seed: run --seeds 3 to see the spread)')
         print(f"   best val: e2c fit {vals_e.mean():.5f} ± {sd(vals_e):.5f}, per-item loop {vals_r.mean():.5f} ± {sd(vals_r):.5f} "
               f"(mean ± sd over {len(runs)} seed{'s' if len(runs) > 1 else ''}); difference {diff:+.5f}: {verdict}")
-    else: print(f"   best val: e2c fit {vals_e.mean():.5f}; --per-item-full runs the per-item loop in full to compare")
-    print(f"   load average after: {load_average()}")
-    return res | dict(t_full=t_full, epochs_full=n, best_val=float(vals_e.mean()))
+        fr['best_val'] = dict(fit_mean=vals_e.mean(), fit_sd=sd(vals_e), per_item_mean=vals_r.mean(), per_item_sd=sd(vals_r),
+                              difference=diff, verdict=verdict)
+    else:
+        print(f"   best val: e2c fit {vals_e.mean():.5f}; --per-item-full runs the per-item loop in full to compare")
+        fr['best_val'] = dict(fit_mean=vals_e.mean(), fit_sd=None, per_item_mean=None, per_item_sd=None, difference=None, verdict=None)
+    fr['load_average_after'] = load_average()
+    print(f"   load average after: {fr['load_average_after']}")
+    return jsonable(res)
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -214,7 +243,10 @@ if __name__ == '__main__':
                    help="also run the per-item loop for the full run's epochs (about 2 min per seed) instead of extrapolating it")
     p.add_argument('--seeds', type=int, default=1,
                    help='full runs with seeds 0..K-1, to compare validation losses against the seed-to-seed spread (default 1: the recipe seed)')
+    p.add_argument('--rows', type=int, default=None, help='train on the first ROWS training rows only (default: all)')
+    p.add_argument('--json', action='store_true', help='print the figures as JSON at the end')
     a = p.parse_args()
     if a.epochs_compare < 1: p.error('--epochs-compare must be ≥ 1')
     if a.seeds < 1: p.error('--seeds must be ≥ 1')
-    main(a.epochs_compare, a.full, a.recipe, a.epochs_full, a.save, a.per_item_full, a.seeds)
+    res = main(a.epochs_compare, a.full, a.recipe, a.epochs_full, a.save, a.per_item_full, a.seeds, a.rows)
+    if a.json: print_json(res)

@@ -1,5 +1,6 @@
-"""Helpers shared by the benchmark scripts in tests/ (run as `python tests/bench_*.py`, which puts this folder on the path)."""
-import os, time
+"""Helpers shared by the benchmark scripts in benchmarks/ (run as `python benchmarks/bench_*.py`, which puts this folder on the path)."""
+import json, math, os, time
+from pathlib import Path
 import numpy as np
 
 def timed(f):
@@ -16,3 +17,17 @@ def median_time(f, runs):
 def load_average() -> str:
     "The 1, 5 and 15-minute load averages, as '0.52/1.27/1.57' (timings depend on them)."
     return '/'.join(f'{x:.2f}' for x in os.getloadavg())
+
+def jsonable(x):
+    "`x` with plain JSON types only: numpy scalars as Python numbers, NaN and infinities as None, tuples as lists, paths as strings."
+    if isinstance(x, dict): return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)): return [jsonable(v) for v in x]
+    if isinstance(x, np.ndarray): return jsonable(x.tolist())
+    if isinstance(x, np.generic): x = x.item()
+    if isinstance(x, float) and not math.isfinite(x): return None
+    if isinstance(x, Path): return str(x)
+    return x
+
+def print_json(res):
+    "Print a benchmark's figures (the dict its `main` returns) as JSON."
+    print(json.dumps(jsonable(res), indent=2, ensure_ascii=False, allow_nan=False))
