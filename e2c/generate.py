@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from fastcore.script import call_parse
-from .oklab import gamut_map, clip_srgb, in_gamut, delta_eok, oklab_to_srgb
+from .oklab import gamut_map, clip_srgb, in_gamut, delta_eok, oklab_to_srgb, srgb_to_hex
 from .palette import Palette
-from .emotions import EMOTIONS, CLASSES, VA, REFERENCE, get_emotion
-from .train import load_model, CheckpointError, sort_by_lightness
+from .emotions import EMOTIONS, CLASSES, VA, REFERENCE, get_emotion, check_va, probs_blend, va_blend
+from .palette import sort_by_lightness
+from .checkpoint import CheckpointError
+from .recipes import load_model
 from fastcore.basics import patch
 import e2c
 
@@ -125,7 +127,7 @@ def embed(self:Generator, texts) -> np.ndarray:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
             if len(todo) > 64:       # batches go through the on-disk cache (e2c.encoders); single prompts skip its I/O
-                from e2c.encoders import encode_cached
+                from e2c.cache import encode_cached
                 new = encode_cached(self.encoder, todo, progress=len(todo) > 2048)
             else: new = self.encoder.encode(todo, progress=False)
         for w in caught: warnings.warn(w.message, w.category, stacklevel=2)   # e.g. truncation of long prompts
@@ -257,10 +259,9 @@ def _palettes(pal, labels, metas) -> list[Palette]:
     out = [Palette(p, label=t, meta=m) for p, t, m in zip(pal, labels, metas)]
     ok = in_gamut(pal).all(-1)
     srgb = np.clip(oklab_to_srgb(pal), 0, 1)
-    q = np.rint(srgb * 255).astype(np.int64)
-    codes = ((q[..., 0] << 16) | (q[..., 1] << 8) | q[..., 2]).tolist()
-    for p, s, c, good in zip(out, srgb, codes, ok):
-        if good: p._cache.update(srgb=s, hex=[f'#{x:06x}' for x in c])
+    hexes = srgb_to_hex(srgb).tolist()
+    for p, s, h, good in zip(out, srgb, hexes, ok):
+        if good: p._cache.update(srgb=s, hex=h)
     return out
 
 # %% ../nbs/06_generate.ipynb #05f5f46c
@@ -274,7 +275,8 @@ def generate(self:Generator, prompt:str, temperature:float|None=None, seed:int|N
     return out[0] if n == 1 else out
 
 # %% ../nbs/06_generate.ipynb #2a5db973
-def _finish(pal, label, meta) -> Palette:
+def _blend_palette(pal, label, meta) -> Palette:
+    "A blend of class palettes made presentable: diverse, in gamut, darkest → lightest."
     return Palette(sort_by_lightness(gamut_map(enforce_diversity(pal))), label, meta)
 
 @patch
@@ -292,23 +294,16 @@ def class_palettes_oklab(self:Generator) -> np.ndarray:
 @patch
 def from_va(self:Generator, valence:float, arousal:float) -> Palette:
     "A palette for a point (valence, arousal) of the circumplex."
-    va = np.array([valence, arousal], dtype=float)
-    if not np.isfinite(va).all(): raise ValueError(f"valence and arousal must be finite numbers, got {valence}, {arousal}")
+    va = check_va([valence, arousal])
     if self.is_affect: pal = self.model.from_va(va)[0]
-    else:
-        w = np.exp(-np.linalg.norm(VA - va, axis=1) ** 2 / (2 * 0.25 ** 2)); w /= w.sum()
-        pal = np.einsum('k,kcd->cd', w, np.stack([p.oklab for p in self.class_palettes()]))
-    return _finish(pal, f'valence {valence:+.2f}, arousal {arousal:+.2f}', dict(va=va.tolist()))
+    else: pal = va_blend(np.stack([p.oklab for p in self.class_palettes()]), *va)[0]
+    return _blend_palette(pal, f'valence {va[0]:+.2f}, arousal {va[1]:+.2f}', dict(va=va.tolist()))
 
 @patch
 def from_probs(self:Generator, p) -> Palette:
     "A palette for a probability vector over the nine classes: the probability-weighted blend of the class palettes."
-    p = np.asarray(p, dtype=float).reshape(-1)
-    if p.shape != (len(CLASSES),) or not np.isfinite(p).all() or (p < 0).any() or p.sum() <= 0:
-        raise ValueError(f"expected {len(CLASSES)} finite, non-negative probabilities that are not all zero, got {p.tolist()}")
-    p = p / p.sum()
-    pal = np.einsum('k,kcd->cd', p, np.stack([c.oklab for c in self.class_palettes()]))
-    return _finish(pal, f'blend ({CLASSES[int(p.argmax())]} {p.max():.0%})', dict(probs=p.round(4).tolist()))
+    pal, p = probs_blend(np.stack([c.oklab for c in self.class_palettes()]), p)
+    return _blend_palette(pal, f'blend ({CLASSES[int(p.argmax())]} {p.max():.0%})', dict(probs=p.round(4).tolist()))
 
 # %% ../nbs/06_generate.ipynb #57db9217
 class _Quiet(Exception): pass
