@@ -17,8 +17,8 @@ from .checkpoint import CheckpointError, save_checkpoint, read_checkpoint, model
 from .losses import palette_loss, huber_loss, matched_huber_loss, matched_dist
 
 # %% auto #0
-__all__ = ['RECIPES', 'TrainConfig', 'Tensors', 'synthetic_tensors', 'fit', 'Prepared', 'prepare', 'nearest', 'baselines',
-           'model_distances']
+__all__ = ['RECIPES', 'TrainConfig', 'Tensors', 'synthetic_tensors', 'resume_state', 'save_state', 'train_epoch', 'fit',
+           'Prepared', 'prepare', 'nearest', 'baselines', 'model_distances']
 
 # %% ../nbs/05_train.ipynb #4f8777d8
 @dataclass
@@ -96,6 +96,48 @@ def _val_loss(model, va:Tensors, cfg:TrainConfig):
         model.train()
     return float(rec), float((od * va.w).sum() / va.w.sum())
 
+# %% ../nbs/05_train.ipynb #c2189084
+def resume_state(out, cfg_d:dict, meta:dict|None, model, opt, sched, rng) -> tuple:
+    "Load `out`'s training state into model, optimiser, scheduler and generators: (history, best, best_state, start, bad_epochs)."
+    t, m = read_checkpoint(_state_path(out))
+    if m['config'] != cfg_d: raise CheckpointError(f"{_state_path(out)} was written with other settings; resume with the same ones or delete it\n  saved: {m['config']}\n  now:   {cfg_d}")
+    if meta and m.get('data') != meta.get('data'): raise CheckpointError(f"{_state_path(out)} was trained on other data (fingerprint {m.get('data')}); delete it to start over")
+    model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith('model.')})
+    _load_opt(opt, t, m['opt_groups'])
+    sched.load_state_dict(m['sched']); rng.set_state(t['rng.gen']); torch.set_rng_state(t['rng.torch'])
+    return m['history'], m['best'], {k[5:]: v for k, v in t.items() if k.startswith('best.')}, m['epoch'] + 1, m['bad_epochs']
+
+# %% ../nbs/05_train.ipynb #7c80b379
+def save_state(out, model, best_state:dict, opt, sched, rng, meta:dict, done:bool):
+    "Write the full training state next to `out`: weights, best weights, optimiser, scheduler, both generators, `meta`."
+    t = {f'model.{k}': v for k, v in model.state_dict().items()} | {f'best.{k}': v for k, v in best_state.items()}
+    ot, groups = _opt_tensors(opt)
+    t |= ot | {'rng.gen': rng.get_state(), 'rng.torch': torch.get_rng_state()}
+    save_checkpoint(_state_path(out), t, dict(meta, opt_groups=groups, sched=sched.state_dict(), done=done),
+                    sync=done)   # the rename alone survives a killed process
+
+# %% ../nbs/05_train.ipynb #d459f9e1
+def train_epoch(model, opt, tr:Tensors, cfg:TrainConfig, rng, emb_all=None, extra_loss=None) -> dict:
+    "One pass over `tr` in a random order drawn from `rng`: the mean of each loss term."
+    perm = torch.randperm(len(tr), generator=rng)
+    sums, nb, params = {}, 0, [p for g in opt.param_groups for p in g['params']]
+    for i in range(0, len(tr), cfg.bs):
+        emb, pal, w = tr.batch(perm[i:i + cfg.bs], emb_all)
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=cfg.bf16):
+            pred = model(emb)
+        pred = pred.float()
+        loss, terms = palette_loss(pred, pal, w, cfg.w_triplet, cfg.w_div, cfg.w_spread, cfg.recon)
+        if extra_loss is not None:
+            xl, xt = extra_loss(model, dict(emb=emb, pal=pal, w=w, pred=pred, cfg=cfg))
+            loss = loss + xl; terms.update(xt)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, cfg.clip, foreach=True)
+        opt.step()
+        for k, v in terms.items(): sums[k] = sums.get(k, 0.) + v.item()
+        sums['loss'] = sums.get('loss', 0.) + loss.item(); nb += 1
+    return {k: v / nb for k, v in sums.items()}
+
 # %% ../nbs/05_train.ipynb #672d29fd
 def fit(tr:Tensors, # training tensors
         va:Tensors, # validation tensors (selects the best epoch)
@@ -110,23 +152,15 @@ def fit(tr:Tensors, # training tensors
     cfg = cfg or TrainConfig()
     torch.manual_seed(cfg.seed)
     model = Text2Palette(tr.emb.shape[1], cfg.hidden, cfg.head_hidden, dropout=cfg.dropout)
-    params = list(model.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.wd, fused=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.wd, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs, eta_min=cfg.lr_min)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    rng = torch.Generator().manual_seed(cfg.seed)
     hist, best, best_state, start, bad_epochs = [], math.inf, None, 0, 0
     cfg_d = asdict(cfg)
     if out is not None:                # temporary files of a run killed while writing are litter
         for f in stale_temporaries(out) + stale_temporaries(_state_path(out)): f.unlink(missing_ok=True)
     if resume and out is not None and _state_path(out).exists():
-        t, m = read_checkpoint(_state_path(out))
-        if m['config'] != cfg_d: raise CheckpointError(f"{_state_path(out)} was written with other settings; resume with the same ones or delete it\n  saved: {m['config']}\n  now:   {cfg_d}")
-        if meta and m.get('data') != meta.get('data'): raise CheckpointError(f"{_state_path(out)} was trained on other data (fingerprint {m.get('data')}); delete it to start over")
-        model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith('model.')})
-        best_state = {k[5:]: v for k, v in t.items() if k.startswith('best.')}
-        _load_opt(opt, t, m['opt_groups'])
-        sched.load_state_dict(m['sched']); gen.set_state(t['rng.gen']); torch.set_rng_state(t['rng.torch'])
-        hist, best, start, bad_epochs = m['history'], m['best'], m['epoch'] + 1, m['bad_epochs']
+        hist, best, best_state, start, bad_epochs = resume_state(out, cfg_d, meta, model, opt, sched, rng)
     run_meta = dict(meta or {}, config=cfg_d)
     bar = range(start, cfg.epochs)
     if progress:
@@ -135,41 +169,21 @@ def fit(tr:Tensors, # training tensors
     model.train()
     emb_all = tr.emb.to(torch.bfloat16) if cfg.bf16 else tr.emb    # autocast rounds every batch to bfloat16 anyway: once
     for ep in bar:
-        perm = torch.randperm(len(tr), generator=gen)
-        sums, nb = {}, 0
-        for i in range(0, len(tr), cfg.bs):
-            emb, pal, w = tr.batch(perm[i:i + cfg.bs], emb_all)
-            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=cfg.bf16):
-                pred = model(emb)
-            pred = pred.float()
-            loss, terms = palette_loss(pred, pal, w, cfg.w_triplet, cfg.w_div, cfg.w_spread, cfg.recon)
-            if extra_loss is not None:
-                xl, xt = extra_loss(model, dict(emb=emb, pal=pal, w=w, pred=pred, cfg=cfg))
-                loss = loss + xl; terms.update(xt)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, cfg.clip, foreach=True)
-            opt.step()
-            for k, v in terms.items(): sums[k] = sums.get(k, 0.) + v.item()
-            sums['loss'] = sums.get('loss', 0.) + loss.item(); nb += 1
+        terms = train_epoch(model, opt, tr, cfg, rng, emb_all, extra_loss)
         sched.step()
         vrec, vod = _val_loss(model, va, cfg)
-        rec = {k: v / nb for k, v in sums.items()} | dict(epoch=ep, val_recon=vrec, val_order_free=vod, lr=sched.get_last_lr()[0])
+        rec = terms | dict(epoch=ep, val_recon=vrec, val_order_free=vod, lr=sched.get_last_lr()[0])
         hist.append(rec)
         if vrec < best - 1e-7:
             best, bad_epochs = vrec, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if out is not None: save_checkpoint(out, best_state, model_meta(model, encoder_id, **run_meta, best_epoch=ep, val=dict(recon=vrec, order_free=vod)))
         else: bad_epochs += 1
-        if progress: bar.set_postfix({k: f'{rec[k]:.4f}' for k in ['loss', *terms]} | dict(val=f'{vrec:.4f}', val_od=f'{vod:.4f}'))
+        if progress: bar.set_postfix({k: f'{v:.4f}' for k, v in terms.items()} | dict(val=f'{vrec:.4f}', val_od=f'{vod:.4f}'))
         stop = cfg.patience is not None and bad_epochs >= cfg.patience
         if out is not None:
-            t = {f'model.{k}': v for k, v in model.state_dict().items()} | {f'best.{k}': v for k, v in best_state.items()}
-            ot, groups = _opt_tensors(opt)
-            t |= ot | {'rng.gen': gen.get_state(), 'rng.torch': torch.get_rng_state()}
-            save_checkpoint(_state_path(out), t, dict(run_meta, encoder_id=encoder_id, epoch=ep, opt_groups=groups, best=best, bad_epochs=bad_epochs, history=hist,
-                                                      sched=sched.state_dict(), done=stop or ep == cfg.epochs - 1),
-                            sync=stop or ep == cfg.epochs - 1)   # the rename alone survives a killed process
+            save_state(out, model, best_state, opt, sched, rng, dict(run_meta, encoder_id=encoder_id, epoch=ep, best=best,
+                       bad_epochs=bad_epochs, history=hist), done=stop or ep == cfg.epochs - 1)
         if stop: break
     if progress and hasattr(bar, 'close'): bar.close()
     if best_state is not None: model.load_state_dict(best_state)
