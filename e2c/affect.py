@@ -11,12 +11,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .emotions import EMOTIONS, CLASSES, VA, PAIRS, va_distances, circumplex_r
+from .emotions import EMOTIONS, CLASSES, VA, PAIRS, va_distances, circumplex_r, check_probs, check_va
 from .oklab import oklab_to_linear
-from .model import Text2Palette
+from .model import Text2Palette, n_params
 from .losses import matched_dist
-from .train import (fit, prepare, RECIPES, Tensors, save_checkpoint, CheckpointError, baselines, sort_by_lightness,
-                       n_params)
+from .palette import sort_by_lightness
+from .checkpoint import save_checkpoint, read_checkpoint, text2palette
+from .train import fit, prepare, RECIPES, baselines
 from . import __version__
 from fastcore.basics import patch
 
@@ -96,7 +97,7 @@ class AffectReader(nn.Module):
     @classmethod
     def from_encoder(cls, encoder, descriptions:dict=None, tau:float=0.02):
         "Embed the class descriptions with `encoder`."
-        from e2c.encoders import encode_cached
+        from e2c.cache import encode_cached
         descriptions = descriptions or DESCRIPTIONS
         texts = [t for c in CLASSES for t in descriptions[c]]
         ids = [i for i, c in enumerate(CLASSES) for _ in descriptions[c]]
@@ -109,8 +110,6 @@ class AffectReader(nn.Module):
         return p, p @ self.va
 
 # %% ../nbs/05a_affect.ipynb #eb65a734
-def _sorted(pal): return torch.gather(pal, -2, pal[..., 0].argsort(-1)[..., None].expand(*pal.shape))
-
 class AffectDecoder(nn.Module):
     "A palette (5 Oklab colours, darkest → lightest) for every (valence, arousal) point."
     def __init__(self, hidden:int=64):
@@ -118,7 +117,7 @@ class AffectDecoder(nn.Module):
         self.net = nn.Sequential(nn.Linear(2, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 15))
     def forward(self, va):
         o = self.net(va.float()).unflatten(-1, (5, 3))
-        return _sorted(torch.cat([torch.sigmoid(o[..., :1]), 0.5 * torch.tanh(o[..., 1:])], -1))
+        return sort_by_lightness(torch.cat([torch.sigmoid(o[..., :1]), 0.5 * torch.tanh(o[..., 1:])], -1))
 
 # %% ../nbs/05a_affect.ipynb #50cff99f
 @dataclass
@@ -157,7 +156,7 @@ def fit_decoder(va, # soft (valence, arousal) of the training texts, (N, 2)
     cfg = cfg or DecoderConfig()
     torch.manual_seed(cfg.seed); g = torch.Generator().manual_seed(cfg.seed)
     U, Y, W = (torch.as_tensor(np.asarray(x, dtype=np.float32)) for x in (va, pal, w))
-    Y = _sorted(Y)
+    Y = sort_by_lightness(Y)
     dec = AffectDecoder()
     opt = torch.optim.AdamW(dec.parameters(), lr=cfg.lr, weight_decay=1e-4)
     vat, hist = torch.as_tensor(VA, dtype=torch.float32), []
@@ -210,7 +209,7 @@ def explain(self:AffectModel, emb, va=None, gate=None, weight=None) -> dict:
     p, va = self.reader(emb) if va is None else (None, torch.as_tensor(np.asarray(va), dtype=torch.float32).reshape(-1, 2).expand(len(emb), 2))
     g = self.gate(emb) if gate is None else torch.as_tensor(np.asarray(gate), dtype=torch.float32).reshape(-1).expand(len(emb))
     lam = (self.weight if weight is None else weight) * g
-    content, affect = _sorted(self.content(emb)), self.decoder(va)
+    content, affect = sort_by_lightness(self.content(emb)), self.decoder(va)
     out = (1 - lam)[:, None, None] * content + lam[:, None, None] * affect
     return dict(palette=out, content=content, affect=affect, probs=p, va=va, gate=g, weight=lam)
 
@@ -232,7 +231,7 @@ def predict(self:AffectModel, emb, va=None, gate=None, weight=None) -> np.ndarra
 @torch.no_grad()
 def from_va(self:AffectModel, va) -> np.ndarray:
     "Decoded palettes for (valence, arousal) points, (N, 2) → (N, 5, 3)."
-    va = torch.as_tensor(np.asarray(va, dtype=np.float32)).reshape(-1, 2)
+    va = torch.as_tensor(check_va(va).astype(np.float32)).reshape(-1, 2)
     return self.decoder(va).numpy()
 
 @patch
@@ -244,10 +243,7 @@ def class_palettes(self:AffectModel) -> np.ndarray:
 @patch
 def from_probs(self:AffectModel, p) -> np.ndarray:
     "Probability-weighted blend of the class palettes for probability vectors (N, 9)."
-    p = np.asarray(p, dtype=np.float64).reshape(-1, len(CLASSES))
-    if not np.isfinite(p).all() or (p < 0).any() or (p.sum(1) <= 0).any():
-        raise ValueError(f"class probabilities must be finite, non-negative and not all zero; got {p.round(3).tolist()}")
-    p = p / p.sum(1, keepdims=True)
+    p = check_probs(p).reshape(-1, len(CLASSES))
     return np.einsum('nk,kcd->ncd', p, self.class_palettes())
 
 # %% ../nbs/05a_affect.ipynb #4cd507d9
@@ -268,15 +264,14 @@ def build_affect(prep, content:Text2Palette, dcfg:DecoderConfig=None, weight:flo
 def affect_meta(m:AffectModel, encoder_id:str, **extra) -> dict:
     "Checkpoint metadata of an affect model."
     return dict(arch='affect', encoder_id=encoder_id, encoder_dim=m.d_in, e2c_version=__version__, n_params=n_params(m),
-                model=dict(d_in=m.content.d_in, hidden=m.content.trunk[0].out_features, head_hidden=m.content.head_hidden,
-                           dropout=m.content.trunk[3].p, cond_dim=m.content.cond_dim),
+                model=m.content.config,
                 affect=dict(k_lo=m.k_lo, k_hi=m.k_hi, weight=m.weight, k=m.k, tau=m.reader.tau,
                             n_desc=len(m.reader.desc_cls), bank=len(m.bank)), **extra)
 
 def affect_from_tensors(tensors:dict, meta:dict) -> AffectModel:
     "Rebuild an AffectModel from checkpoint tensors and metadata."
     a = meta['affect']
-    content = Text2Palette(**meta['model'])
+    content = text2palette({k[8:]: v for k, v in tensors.items() if k.startswith('content.')}, meta)
     reader = AffectReader(tensors['reader.desc_emb'], tensors['reader.desc_cls'], a['tau'])
     m = AffectModel(content, reader, AffectDecoder(), tensors['bank'], a['k_lo'], a['k_hi'], a['weight'], a['k'])
     m.load_state_dict(tensors)
@@ -324,7 +319,6 @@ def save_ablation(path, decs:dict, encoder_id:str):
 
 def load_ablation(path) -> dict:
     "Load the ablation decoders saved by `save_ablation`."
-    from e2c.train import read_checkpoint
     tensors, meta = read_checkpoint(path)
     out = {}
     for k in meta['decoders']:

@@ -4,9 +4,8 @@
 
 # %% ../nbs/01_data.ipynb #a49ef731
 from __future__ import annotations
-import os, re, ast, csv, sys, json, hashlib, warnings
-import http.client, urllib.request, urllib.error
-from dataclasses import dataclass, field
+import os, re, ast, hashlib
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 import numpy as np
@@ -14,23 +13,23 @@ import pandas as pd
 from scipy.spatial import cKDTree
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from tqdm import tqdm
-from fastcore.basics import patch
-from fastcore.script import call_parse
 import e2c
-from .oklab import hex_to_oklab, srgb_to_oklab, oklab_to_srgb, oklab_to_hex
-from .files import atomic_write
+from .oklab import hex_to_oklab, srgb_to_oklab, oklab_to_srgb, oklab_to_hex, rgb255_codes, codes_to_hex
+from .files import SUMS_FILE, sha256_file, read_sums
+from .paletteset import *
+from .paletteset import _read_csv, _Checker, _num, _text, _good_rows, _file_lines, _show
 
 # %% auto #0
-__all__ = ['OKLAB_COLS', 'HEX_COLS', 'LOADERS', 'DEFAULT_SOURCES', 'E2C_COMMIT', 'E2C_BASE_URL', 'E2C_FILES', 'E2C_KNOWN',
-           'SUMS_FILE', 'data_dir', 'data_file', 'Step', 'PaletteSet', 'DataError', 'DataWarning', 'LoadReport',
-           'load_e2c', 'load_tagged', 'load_pat', 'load_colornames', 'palette_codes', 'palette_keys', 'dedup',
-           'split_by_palette', 'load_sources', 'FetchError', 'sha256_file', 'FetchResult', 'fetch_file', 'fetch_data',
-           'e2c_fetch_data']
+__all__ = ['OKLAB_COLS', 'HEX_COLS', 'LOADERS', 'DEFAULT_SOURCES', 'data_dir', 'using_data', 'DataChecksumError', 'check_file',
+           'data_file', 'load_e2c', 'load_tagged', 'load_pat', 'load_colornames', 'palette_codes', 'palette_keys',
+           'dedup', 'split_by_palette', 'load_sources']
 
 # %% ../nbs/01_data.ipynb #dbffe7e9
+_chosen = None   # set by `using_data` (the commands' --data)
+
 def _data_dir_why() -> tuple[Path, str]:
     "The data directory and a phrase saying why it was chosen."
+    if _chosen is not None: return _chosen, 'given by --data'
     if env := os.environ.get('E2C_DATA'): return Path(env).expanduser(), 'set by E2C_DATA'
     root = Path(e2c.__file__).resolve().parent.parent
     if (root/'pyproject.toml').is_file() and (root/'data').is_dir(): return root/'data', "the project's data/ folder; E2C_DATA is not set"
@@ -38,8 +37,43 @@ def _data_dir_why() -> tuple[Path, str]:
     return base/'e2c', f"a per-user folder: E2C_DATA is not set and the installed package has no project data/ folder ({root})"
 
 def data_dir() -> Path:
-    "The data directory: `$E2C_DATA` if set, else the project's `data/` (a per-user folder for an installed package)."
+    "The data directory: `--data` (`using_data`), else `$E2C_DATA`, else the project's `data/` (a per-user folder for an installed package)."
     return _data_dir_why()[0]
+
+@contextmanager
+def using_data(path:str|Path|None):
+    "Use `path` as the data directory inside the block (None: leave the setting alone); what every command's `--data` does."
+    global _chosen
+    old = _chosen
+    if path is not None: _chosen = Path(path).expanduser()
+    try: yield data_dir()
+    finally: _chosen = old
+
+# %% ../nbs/01_data.ipynb #80d06122
+class DataChecksumError(ValueError):
+    "A data file that does not match the checksum recorded for it."
+
+_hashes = {}   # (path, mtime, size) → sha256: each file hashed once per process
+
+def _sha256_once(p:Path) -> str:
+    st = p.stat()
+    key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _hashes: _hashes[key] = sha256_file(p)
+    return _hashes[key]
+
+# %% ../nbs/01_data.ipynb #fe36246b
+def check_file(p:Path, # a data file
+               d:Path, # the data directory it belongs to
+              ) -> Path:
+    "`p` if it matches every `SHA256SUMS` listing it between its folder and `d`, else a one-line `DataChecksumError`."
+    p, d = Path(p), Path(d)
+    for q in [f for f in p.parents if f == d or d in f.parents]:
+        if (want := read_sums(q).get(p.relative_to(q).as_posix())) and (got := _sha256_once(p)) != want:
+            rel = p.relative_to(d).as_posix()
+            raise DataChecksumError(f"{p} does not match its checksum in {q/SUMS_FILE} (sha256 {got[:12]}…, expected "
+                f"{want[:12]}…): the file was changed or truncated. Restore it (`git checkout -- data/{rel}` in a clone, "
+                f"or `e2c-fetch-data --force` for a download), or point --data / E2C_DATA at a good copy.")
+    return p
 
 # %% ../nbs/01_data.ipynb #032343f0
 def data_file(rel:str|Path, # path inside the data directory, e.g. 'pat/palette_and_text_val.csv'
@@ -47,234 +81,11 @@ def data_file(rel:str|Path, # path inside the data directory, e.g. 'pat/palette_
     "The path of `rel` in `data_dir()`, or a `FileNotFoundError` that says how to provide it."
     d, why = _data_dir_why()
     p = d/rel
-    if p.is_file(): return p
+    if p.is_file(): return check_file(p, d)
     fetch = (" or run `e2c-fetch-data` to download the EmotionsToColor splits"
              if Path(rel).parts[0] == 'emotionstocolor' else '')
-    raise FileNotFoundError(f"{p} not found (data directory {d}: {why}). Set E2C_DATA to a folder laid out like "
+    raise FileNotFoundError(f"{p} not found (data directory {d}: {why}). Give --data DIR or set E2C_DATA to a folder laid out like "
                             f"the shared data (emotionstocolor/, pat/, colornames/){fetch}.")
-
-# %% ../nbs/01_data.ipynb #9e3afb26
-@dataclass
-class Step:
-    "One processing step: its name, the rows per source after it, and an optional table of details."
-    name:str
-    counts:dict
-    detail:pd.DataFrame|None = None
-
-# %% ../nbs/01_data.ipynb #1bd6bd48
-@dataclass(eq=False, repr=False)
-class PaletteSet:
-    "Texts (N,), Oklab palettes (N, 5, 3) float32, sample weights (N,) float32 and source names (N,)."
-    texts:np.ndarray
-    pal:np.ndarray
-    weight:np.ndarray
-    source:np.ndarray
-    reports:dict = field(default_factory=dict)   # source name → LoadReport of the file it was read from
-    steps:list = field(default_factory=list)     # Steps, oldest first
-
-    def __post_init__(self):
-        self.texts = np.asarray(self.texts, dtype=object).reshape(-1)
-        n = len(self.texts)
-        self.pal = np.asarray(self.pal, dtype=np.float32)
-        if self.pal.shape != (n, 5, 3): raise ValueError(f"PaletteSet: pal must have shape ({n}, 5, 3) for {n} texts, got {self.pal.shape}")
-        if not np.isfinite(self.pal).all(): raise ValueError("PaletteSet: pal has non-finite values")
-        self.weight = np.broadcast_to(np.asarray(self.weight, dtype=np.float32), (n,)).copy()
-        # object arrays of str: a fixed-width '<U5' array would silently truncate a longer name assigned later
-        self.source = np.broadcast_to(np.asarray(self.source).astype(str).astype(object), (n,)).copy()
-
-# %% ../nbs/01_data.ipynb #ea9f1623
-@patch
-def __len__(self:PaletteSet): return len(self.texts)
-
-@patch
-def counts(self:PaletteSet) -> dict:
-    "Rows per source, in order of first appearance."
-    u, first, cnt = np.unique(self.source, return_index=True, return_counts=True)
-    return {str(u[i]): int(cnt[i]) for i in np.argsort(first)}
-
-# %% ../nbs/01_data.ipynb #1e951a8e
-@patch
-def __getitem__(self:PaletteSet, idx):
-    if isinstance(idx, (int, np.integer)): idx = [idx]
-    if isinstance(idx, slice): idx = np.arange(len(self))[idx]   # a copy, never a view that shares the palettes
-    if isinstance(idx, (list, tuple)): idx = np.asarray(idx)
-    return PaletteSet(self.texts[idx], self.pal[idx], self.weight[idx], self.source[idx], dict(self.reports), list(self.steps))
-
-# %% ../nbs/01_data.ipynb #c0b8874c
-@patch(cls_method=True)
-def concat(cls:PaletteSet, *sets:PaletteSet) -> PaletteSet:
-    "One `PaletteSet` with the rows of all `sets`, in order."
-    if not sets: raise ValueError("PaletteSet.concat: nothing to concatenate")
-    out = cls(np.concatenate([s.texts for s in sets]), np.concatenate([s.pal for s in sets]),
-              np.concatenate([s.weight for s in sets]), np.concatenate([s.source for s in sets]),
-              {k: v for s in sets for k, v in s.reports.items()})
-    names = [[st.name for st in s.steps] for s in sets]
-    if all(n == names[0] for n in names):
-        out.steps = [Step(st[0].name, {k: v for s in st for k, v in s.counts.items()}) for st in zip(*[s.steps for s in sets])]
-    else: out.steps = [Step('concat', out.counts())]
-    return out
-
-# %% ../nbs/01_data.ipynb #24465991
-@patch
-def fingerprint(self:PaletteSet) -> str:
-    "A short, stable sha256 hex digest of the content (texts, palettes, weights, sources, in order)."
-    h = hashlib.sha256(f'e2c.PaletteSet/1 {len(self)}\n'.encode())
-    h.update(json.dumps([list(map(str, self.texts)), list(map(str, self.source))]).encode())
-    h.update(np.ascontiguousarray(self.pal, dtype='<f4').tobytes())
-    h.update(np.ascontiguousarray(self.weight, dtype='<f4').tobytes())
-    return h.hexdigest()[:16]
-
-# %% ../nbs/01_data.ipynb #7bde69e7
-@patch
-def to_df(self:PaletteSet) -> pd.DataFrame:
-    "The rows as a table: source, text, weight and the 5 colours as hex."
-    hx = oklab_to_hex(self.pal.astype(float), clip=True).reshape(-1, 5) if len(self) else np.empty((0, 5), object)
-    return pd.DataFrame({'source': self.source, 'text': self.texts, 'weight': self.weight,
-                         **{f'hex{i}': hx[:, i] for i in range(5)}})
-
-@patch
-def __repr__(self:PaletteSet):
-    cnt = ', '.join(f'{k} {v:,}' for k, v in self.counts().items())
-    return f"PaletteSet({len(self):,} palettes: {cnt or 'empty'}; fingerprint {self.fingerprint()})"
-
-# %% ../nbs/01_data.ipynb #13aa16ea
-@patch
-def history(self:PaletteSet) -> pd.DataFrame:
-    "Rows per source (and in total) after each step so far."
-    idx = list(dict.fromkeys(k for st in self.steps for k in st.counts))
-    df = pd.DataFrame({st.name: [st.counts.get(k, 0) for k in idx] for st in self.steps}, index=idx, dtype='int64')
-    if len(df): df.loc['total'] = df.sum()
-    return df
-
-def _show(title, df):
-    "Print a counts table compactly, with thousands separators."
-    print(f"{title}\n{df.map(lambda v: f'{v:,}' if isinstance(v, (int, np.integer)) else v).to_string()}\n")
-
-# %% ../nbs/01_data.ipynb #b8ae2a02
-class DataError(ValueError):
-    "Bad input data, naming the file, the data row (1-based, header not counted), its line in the file and the column."
-    def __init__(self, msg:str, file=None, row:int|None=None, column:str|None=None, line:int|None=None):
-        self.msg, self.file, self.row, self.column, self.line = msg, file, row, column, line
-        where = [str(file)] if file is not None else []
-        if row is not None: where.append(f"data row {row}" + (f" (line {line})" if line else ''))
-        elif line is not None: where.append(f"line {line}")
-        if column is not None: where.append(f"column {column!r}")
-        super().__init__(f"{', '.join(where)}: {msg}" if where else msg)
-
-class DataWarning(UserWarning):
-    "Rows skipped by a loader with `strict=False`."
-
-# %% ../nbs/01_data.ipynb #829f65c6
-@dataclass
-class LoadReport:
-    "What a loader read from one file: rows read and kept, rows skipped with the reason, normalisation notes."
-    source:str
-    file:Path
-    n_read:int = 0
-    n_kept:int = 0
-    skipped:list = field(default_factory=list)   # (data row, line, columns, reason) per skipped row
-    notes:list = field(default_factory=list)
-
-    @property
-    def n_skipped(self) -> int: return len(self.skipped)
-
-    def skipped_df(self) -> pd.DataFrame:
-        "The skipped rows as a table."
-        return pd.DataFrame(self.skipped, columns=['row', 'line', 'column', 'reason'])
-
-    def __repr__(self):
-        s = f"LoadReport({self.source}: kept {self.n_kept:,} of {self.n_read:,} rows of {self.file}"
-        if self.skipped: s += f"; skipped {self.n_skipped:,}: " + '; '.join(f"row {r} {c}: {why}" for r, _, c, why in self.skipped[:3]) + (' …' if self.n_skipped > 3 else '')
-        return s + ''.join(f"; {n}" for n in self.notes) + ')'
-
-# %% ../nbs/01_data.ipynb #76aa68ad
-def _read_csv(path:Path, source:str, need:list) -> pd.DataFrame:
-    "Read `path` with every column as text; check it is a non-empty CSV with the columns `need`."
-    if not path.is_file(): raise FileNotFoundError(f"{path} not found")
-    hint = "check the file (re-download it with e2c-fetch-data if it is an EmotionsToColor split) or point E2C_DATA at a complete copy"
-    if path.stat().st_size == 0: raise DataError(f"the file is empty (0 bytes); {hint}", path)
-    try: df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[''], encoding='utf-8')
-    except pd.errors.EmptyDataError: raise DataError(f"the file has no header and no rows; {hint}", path) from None
-    except pd.errors.ParserError as e: raise DataError(f"not a well-formed CSV: {str(e).strip()}", path) from None
-    except UnicodeDecodeError as e: raise DataError(f"not UTF-8 text ({e})", path) from None
-    if miss := [c for c in need if c not in df.columns]:
-        raise DataError(f"the header has no column {', '.join(map(repr, miss))}; it has {', '.join(df.columns)}. "
-                        f"Expected for {source}: {', '.join(need)}. Is this the right file?", path, column=miss[0], line=1)
-    if not len(df): raise DataError(f"the file has a header but no data rows; {hint}", path)
-    return df
-
-# %% ../nbs/01_data.ipynb #d8953e7d
-def _file_lines(path:Path, rows) -> dict:
-    "The 1-based file line at which each 0-based data row in `rows` starts (blank lines are skipped, as pandas does)."
-    want, out, k, start = set(rows), {}, -1, 1
-    try:
-        with open(path, newline='', encoding='utf-8') as f:
-            rd = csv.reader(f)
-            for rec in rd:
-                if rec:
-                    if k in want: out[k] = start
-                    k += 1
-                start = rd.line_num + 1
-    except (OSError, csv.Error, UnicodeDecodeError): pass
-    return out
-
-# %% ../nbs/01_data.ipynb #2cece78b
-class _Checker:
-    "Collect bad cells of `df` (read from `file`), then raise for the first (strict) or drop their rows."
-    def __init__(self, df, file, source): self.df, self.file, self.source, self.bad, self.notes = df, file, source, {}, []
-    def add(self, i:int, col:str, reason:str): self.bad.setdefault(int(i), []).append((col, reason))
-    def flag(self, mask, col, reason):
-        "Flag the rows of the boolean `mask`; `reason` is a string or a function of the cell's text."
-        for i in np.flatnonzero(np.asarray(mask, bool)): self.add(i, col, reason(self.df[col].iat[i]) if callable(reason) else reason)
-
-# %% ../nbs/01_data.ipynb #0a6595f0
-_TOL = 1e-6   # Oklab values are written with limited precision; white may be stored as L = 1.000001
-
-def _is_float(x:str) -> bool:
-    try: float(x); return True
-    except (TypeError, ValueError): return False
-
-def _num_reason(x):
-    if pd.isna(x) or not str(x).strip(): return 'empty cell (NaN)'
-    return f'NaN in a numeric column: {x!r}' if _is_float(x) else f'text in a numeric column: {x!r} is not a number'
-
-# %% ../nbs/01_data.ipynb #a267fab9
-def _num(ck:_Checker, col:str, lo:float|None=None, hi:float|None=None) -> np.ndarray:
-    "Column `col` as float64, flagging empty cells, NaN, text, infinities and values outside [lo, hi]."
-    v = pd.to_numeric(ck.df[col].str.strip(), errors='coerce').to_numpy(dtype=float)
-    ck.flag(np.isnan(v), col, _num_reason)
-    ck.flag(np.isinf(v), col, lambda x: f'not a finite number: {x!r}')
-    if lo is not None:
-        with np.errstate(invalid='ignore'): out = (v < lo - _TOL) | (v > hi + _TOL)
-        ck.flag(out, col, lambda x: f'{col} = {x} is outside [{lo:g}, {hi:g}], the Oklab range of {col[0]}')
-    return v
-
-def _text(ck:_Checker, col:str) -> np.ndarray:
-    "Column `col` with surrounding spaces stripped, flagging empty texts."
-    s = ck.df[col].fillna('').str.strip()
-    ck.flag((s == '').to_numpy(), col, 'empty text')
-    return s.to_numpy(dtype=object)
-
-# %% ../nbs/01_data.ipynb #6181216b
-def _finish(ck:_Checker, strict:bool) -> tuple[np.ndarray, LoadReport]:
-    "Raise for the first bad row (strict), or warn and return the mask of good rows and the `LoadReport`."
-    n, rows = len(ck.df), sorted(ck.bad)
-    keep = np.ones(n, bool); keep[rows] = False
-    rep = LoadReport(ck.source, ck.file, n, int(keep.sum()), notes=ck.notes)
-    if not rows: return keep, rep
-    orig = ck.df.index.to_numpy()   # a loader may have selected rows: report the file's own row numbers
-    lines = _file_lines(ck.file, [orig[i] for i in (rows[:1] if strict else rows)])
-    if strict:
-        i = rows[0]; col, why = ck.bad[i][0]
-        more = f" ({len(rows) - 1:,} more bad row{'s' if len(rows) > 2 else ''} in this file)" if len(rows) > 1 else ''
-        raise DataError(f"{why}{more}. Fix the file, or load it with strict=False to skip bad rows (they are listed in a "
-                        f"warning and in the LoadReport)", ck.file, int(orig[i]) + 1, col, lines.get(orig[i]))
-    rep.skipped = [(int(orig[i]) + 1, lines.get(orig[i]), ', '.join(dict.fromkeys(c for c, _ in ck.bad[i])),
-                    '; '.join(w for _, w in ck.bad[i])) for i in rows]
-    warnings.warn(f"{ck.file}: skipped {len(rows):,} of {n:,} rows (strict=False): "
-                  + '; '.join(f"data row {r} column {c!r}: {w}" for r, _, c, w in rep.skipped[:5])
-                  + (' …' if len(rows) > 5 else '') + f" (all listed in .reports[{ck.source!r}])", DataWarning, stacklevel=3)
-    return keep, rep
 
 # %% ../nbs/01_data.ipynb #0cbf03f8
 OKLAB_COLS = [f'{c}{i}' for i in range(5) for c in 'Lab']
@@ -295,7 +106,7 @@ def load_e2c(split:str='val', # 'val' is in the shared data; 'train' and 'test' 
     w = _num(ck, 'weight')
     ck.flag(w <= 0, 'weight', lambda x: f'weight must be positive, got {x}')
     txt = _text(ck, 'text')
-    keep, rep = _finish(ck, strict)
+    keep, rep = _good_rows(ck, strict)
     ps = PaletteSet(txt[keep], pal[keep], w[keep], src, {src: rep})
     ps.steps = [Step('loaded', ps.counts())]
     return ps
@@ -339,7 +150,7 @@ def load_tagged(path:str|Path|None=None, # a CSV to read instead of data_dir()/e
     hx = _hexes(ck, HEX_COLS)
     tags = df['tags'].fillna('').map(_split_tags)
     ck.flag((tags.map(len) == 0).to_numpy(), 'tags', 'no tag')
-    keep, rep = _finish(ck, strict)
+    keep, rep = _good_rows(ck, strict)
     first, txt = _merge_tags(hx[keep], tags[keep].tolist())
     if (nm := int((~first).sum())): rep.notes.append(f"merged {nm:,} row{'s' if nm > 1 else ''} repeating an earlier palette (tags joined)")
     ps = PaletteSet(txt, _hex_oklab(hx[keep][first]), weight, src, {src: rep})
@@ -399,7 +210,7 @@ def load_pat(split:str='train', # 'train' or 'val'
     df = _read_csv(path, src, ['text_input', 'palette'])
     ck = _Checker(df, path, src)
     txt, rgb = _token_texts(ck, 'text_input'), _rgb_palettes(ck, 'palette')
-    keep, rep = _finish(ck, strict)
+    keep, rep = _good_rows(ck, strict)
     ps = PaletteSet(txt[keep], srgb_to_oklab(rgb[keep] / 255.) if keep.any() else rgb[keep], weight, src, {src: rep})
     ps.steps = [Step('loaded', ps.counts())]
     return ps
@@ -418,7 +229,7 @@ def load_colornames(good_only:bool=True, # only the names flagged as good (4,959
     ck = _Checker(df, path, src)
     names, hx = _text(ck, 'name'), _hexes(ck, ['hex'])[:, 0]
     if good_only: ck.notes.append(f"kept the {len(df):,} good names of {n:,}")
-    keep, rep = _finish(ck, strict)
+    keep, rep = _good_rows(ck, strict)
     ps = PaletteSet(names[keep], np.repeat(_hex_oklab(hx[keep])[:, None], 5, 1), weight, src, {src: rep})
     ps.steps = [Step('loaded', ps.counts())]
     return ps
@@ -430,15 +241,14 @@ def palette_codes(pal, # Oklab palettes (N, 5, 3)
     "Each colour quantised to 8-bit sRGB (clipped to the gamut) as a 24-bit integer 0xRRGGBB, shape (N, 5)."
     pal = np.asarray(pal, dtype=float)
     if not pal.size: return np.zeros(pal.shape[:-1], np.int64)   # e2c.oklab refuses empty arrays
-    q = np.rint(np.clip(oklab_to_srgb(pal), 0, 1) * 255).astype(np.int64)
-    c = (q[..., 0] << 16) | (q[..., 1] << 8) | q[..., 2]
+    c = rgb255_codes(np.rint(np.clip(oklab_to_srgb(pal), 0, 1) * 255))
     return c if ordered else np.sort(c, -1)
 
 def palette_keys(pal, # Oklab palettes (N, 5, 3)
                  ordered:bool=True, # False sorts the colours first
                 ) -> np.ndarray:
     "Palette identity as readable text: the 5 quantised colours as hex, e.g. '#1a2b3c #…' (N,)."
-    return np.array([' '.join(f'#{v:06x}' for v in r) for r in palette_codes(pal, ordered).tolist()], dtype=object)
+    return np.array([' '.join(r) for r in codes_to_hex(palette_codes(pal, ordered)).reshape(-1, 5)], dtype=object)
 
 # %% ../nbs/01_data.ipynb #dc281f9b
 def _groups(ps:PaletteSet, tol:float) -> np.ndarray:
@@ -526,176 +336,3 @@ def load_sources(sources=DEFAULT_SOURCES, # source names (keys of `LOADERS`) or 
         t = _load_table(ps); t.loc['total'] = t.sum()
         _show(f'loaded {len(sources)} sources', t)
     return dedup(ps, tol=tol, verbose=verbose)
-
-# %% ../nbs/01_data.ipynb #cf9168c8
-E2C_COMMIT = 'b86aa1684a47fc5ac7e5eda2768c5a06fc56f8fd'
-E2C_BASE_URL = f'https://raw.githubusercontent.com/zabayone/EmotionsToColor/{E2C_COMMIT}/data/processed/'
-E2C_FILES = ('train.csv', 'val.csv', 'test.csv')
-E2C_KNOWN = {'val.csv': ('46af4d1da185a9113233d20d154e72bec15351a3e922e9b6cee60f1c902f746c', 835528)}  # name → (sha256, bytes)
-SUMS_FILE = 'SHA256SUMS'
-
-class FetchError(RuntimeError):
-    "A download that failed or did not verify; the message is one line per file and says what to do."
-    def __init__(self, msg:str, errors:list|None=None, results:list|None=None):
-        super().__init__(msg); self.errors, self.results = errors or [msg], results or []
-
-class _Restart(Exception): "The partial file cannot be resumed: discard it and start over."
-
-# %% ../nbs/01_data.ipynb #2f20d50f
-def sha256_file(path:str|Path) -> str:
-    "The sha256 hex digest of a file, read in 1 MiB blocks."
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        while b := f.read(1 << 20): h.update(b)
-    return h.hexdigest()
-
-# %% ../nbs/01_data.ipynb #591e8ef2
-def _read_sums(d:Path) -> dict:
-    "File name → sha256 from `d/SHA256SUMS` (empty if there is none)."
-    if not (p := d/SUMS_FILE).is_file(): return {}
-    pairs = (ln.split(maxsplit=1) for ln in p.read_text().splitlines())
-    return {n.lstrip('*'): h for h, n in (x for x in pairs if len(x) == 2) if re.fullmatch('[0-9a-f]{64}', h)}
-
-def _record_sum(d:Path, name:str, sha:str):
-    sums = _read_sums(d) | {name: sha}
-    atomic_write(d/SUMS_FILE, ''.join(f'{h}  {n}\n' for n, h in sorted(sums.items())).encode())
-
-# %% ../nbs/01_data.ipynb #2d3b3cf5
-def _open(url:str, offset:int, timeout:float):
-    "Open `url`, asking for the bytes from `offset` on when it is not 0."
-    hdr = {'User-Agent': f'e2c-fetch-data/{e2c.__version__}'} | ({'Range': f'bytes={offset}-'} if offset else {})
-    try: return urllib.request.urlopen(urllib.request.Request(url, headers=hdr), timeout=timeout)
-    except urllib.error.HTTPError as e:
-        e.close()
-        if e.code == 416 and offset: raise _Restart(f'HTTP 416 for a range from byte {offset:,}') from None
-        hint = ': no such file at this URL (check --base-url and --files)' if e.code == 404 else ''
-        raise FetchError(f"{url}: HTTP {e.code} {e.reason}{hint}") from None
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
-        raise FetchError(f"cannot reach {url}: {getattr(e, 'reason', e)} (check the network connection or --base-url)") from None
-
-# %% ../nbs/01_data.ipynb #214d5699
-def _stream(resp, part:Path, offset:int, name:str, progress:bool) -> str:
-    "Copy the response into `part`; 'resumed' when appended to the partial file, else 'downloaded'."
-    if offset and resp.status == 206:
-        m = re.fullmatch(r'bytes (\d+)-(\d+)/(\d+|\*)', (cr := resp.headers.get('Content-Range', '')).strip())
-        if not m or int(m[1]) != offset: raise _Restart(f'the server sent the range {cr!r}, not bytes {offset}-')
-        total = int(m[3]) if m[3] != '*' else None
-    else: offset, total = 0, int(n) if (n := resp.headers.get('Content-Length', '')).isdigit() else None
-    with open(part, 'ab' if offset else 'wb') as f, tqdm(total=total, initial=offset, unit='B', unit_scale=True, unit_divisor=1024,
-                                                        desc=name, disable=not progress, file=sys.stderr) as bar:
-        try:
-            while chunk := resp.read(1 << 16): f.write(chunk); bar.update(len(chunk))
-        except (OSError, http.client.HTTPException) as e:
-            raise FetchError(f"{name}: download interrupted after {f.tell():,} bytes ({e}); run again to resume") from None
-        f.flush(); os.fsync(f.fileno())
-        got = f.tell()
-    if total is not None and got < total:
-        raise FetchError(f"{name}: download interrupted after {got:,} of {total:,} bytes; run again to resume")
-    return 'resumed' if offset else 'downloaded'
-
-# %% ../nbs/01_data.ipynb #fd20195f
-def _verify(path:Path, sha:str|None, size:int|None) -> str:
-    "Why `path` does not match `sha`/`size` ('' if it does)."
-    if size is not None and (n := path.stat().st_size) != size: return f"size {n:,} bytes, expected {size:,}"
-    if sha and (h := sha256_file(path)) != sha: return f"sha256 {h[:12]}…, expected {sha[:12]}…"
-    return ''
-
-@dataclass
-class FetchResult:
-    "The outcome for one file: status ('downloaded', 'resumed' or 'skipped'), size, sha256 and how it was verified."
-    name:str
-    status:str
-    size:int
-    sha256:str
-    verified:str
-    def __str__(self): return f"{self.name}: {self.status}, {self.size:,} bytes, sha256 {self.sha256[:12]}… ({self.verified})"
-
-# %% ../nbs/01_data.ipynb #2ab04110
-def _download_verified(url:str, dest:Path, sha256:str|None, size:int|None, timeout:float, progress:bool) -> str:
-    "Fill `dest.part` from `url`, resuming when possible, until it verifies; 'downloaded' or 'resumed'."
-    part, name = dest.with_name(dest.name + '.part'), dest.name
-    for _ in range(3):
-        try:
-            offset = part.stat().st_size if part.exists() else 0
-            if size is not None and offset > size: raise _Restart('the partial file is longer than the file')
-            if size is not None and offset == size and offset: status = 'resumed'
-            else:
-                with _open(url, offset, timeout) as resp: status = _stream(resp, part, offset, name, progress)
-        except _Restart: part.unlink(missing_ok=True); continue
-        if not (why := _verify(part, sha256, size)): return status
-        part.unlink()
-        if status != 'resumed':
-            keep = '; the existing file was left untouched' if dest.exists() else ''
-            raise FetchError(f"{name}: the download does not verify ({why}); it was deleted{keep}. Check --base-url, or report a changed upstream file")
-    raise FetchError(f"{name}: could not resume or restart the download from {url}; delete {part} and run again")
-
-# %% ../nbs/01_data.ipynb #f9456ca3
-def fetch_file(url:str, # the file's URL
-               dest:str|Path, # where the verified file ends up
-               sha256:str|None=None, # expected sha256, if known
-               size:int|None=None, # expected size in bytes, if known
-               force:bool=False, # download even if a verified copy is present
-               resume:bool=True, # resume a partial download (NAME.part) instead of discarding it
-               timeout:float=30., # network timeout in seconds
-               progress:bool=True, # show a progress bar
-              ) -> FetchResult:
-    "Download `url` to `dest` through `dest.part`, verified, atomically, resuming a partial download."
-    dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
-    part, name = dest.with_name(dest.name + '.part'), dest.name
-    known = sha256 or _read_sums(dest.parent).get(name)
-    if dest.is_file() and not force:
-        if not known: return FetchResult(name, 'skipped', dest.stat().st_size, sha256_file(dest), 'present; no checksum known to verify it, --force downloads it again')
-        if not _verify(dest, known, size if sha256 else None):
-            return FetchResult(name, 'skipped', dest.stat().st_size, known, 'present and verified')
-    if not resume: part.unlink(missing_ok=True)
-    status = _download_verified(url, dest, sha256, size, timeout, progress)
-    sha = sha256_file(part)
-    os.replace(part, dest)
-    _record_sum(dest.parent, name, sha)
-    return FetchResult(name, status, dest.stat().st_size, sha, 'size and sha256 match' if sha256 else 'no known checksum; sha256 recorded in ' + SUMS_FILE)
-
-# %% ../nbs/01_data.ipynb #8b71c79f
-def fetch_data(dest:str|Path|None=None, # folder for the CSVs (default: data_dir()/emotionstocolor)
-               base_url:str=E2C_BASE_URL, # URL of the folder holding the files
-               files=E2C_FILES, # file names to fetch
-               known:dict|None=None, # name → (sha256, size) to verify against (default: E2C_KNOWN)
-               force:bool=False, # download even if a verified copy is present
-               resume:bool=True, # resume partial downloads
-               timeout:float=30., # network timeout in seconds
-               progress:bool=True, # show progress bars
-              ) -> list:
-    "Download `files` from `base_url` into `dest`, verified and atomically; a list of `FetchResult`s."
-    dest = Path(dest) if dest is not None else data_dir()/'emotionstocolor'
-    known = E2C_KNOWN if known is None else known
-    res, errs = [], []
-    for f in files:
-        sha, size = known.get(f, (None, None))
-        try: res.append(fetch_file(base_url.rstrip('/') + '/' + f, dest/f, sha, size, force, resume, timeout, progress))
-        except FetchError as e: errs.append(str(e))
-    if errs: raise FetchError('; '.join(errs), errs, res)
-    return res
-
-# %% ../nbs/01_data.ipynb #0b84d3c4
-@call_parse
-def e2c_fetch_data(
-    dest:str=None, # folder to write to (default: DATA/emotionstocolor, DATA being $E2C_DATA or the project's data/)
-    base_url:str=E2C_BASE_URL, # URL of the upstream data/processed/ folder, pinned to one commit
-    files:str=','.join(E2C_FILES), # comma-separated file names to fetch
-    force:bool=False, # download again even when a verified copy is present
-    no_resume:bool=False, # discard partial downloads (NAME.part) instead of resuming them
-    timeout:float=30., # network timeout in seconds
-    quiet:bool=False, # no progress bars or per-file lines; errors only
-) -> int:
-    "Download the full EmotionsToColor data (processed train/val/test CSVs, pinned commit) for `load_e2c`, verifying size and sha256, resumably."
-    names = [f.strip() for f in files.split(',') if f.strip()]
-    try:
-        if not names: raise FetchError('no file names given (--files)')
-        res = fetch_data(dest, base_url, names, force=force, resume=not no_resume, timeout=timeout, progress=not quiet)
-    except FetchError as e:
-        if not quiet: print(*e.results, sep='\n')
-        for m in e.errors: print(f"e2c-fetch-data: error: {m}", file=sys.stderr)
-        return 1
-    except OSError as e: print(f"e2c-fetch-data: error: {e}", file=sys.stderr); return 1
-    except KeyboardInterrupt: print("e2c-fetch-data: interrupted; run again to resume", file=sys.stderr); return 130
-    if not quiet: print(*res, sep='\n')
-    return 0

@@ -7,11 +7,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 import numpy as np
-from .palette import Palette, palette_dist
+from .palette import Palette, palette_dist, sort_by_lightness
 
 # %% auto #0
-__all__ = ['EMOTIONS', 'CLASSES', 'VA', 'ANCHORS', 'PAIRS', 'REFERENCE', 'REFERENCE_RESULTS_CLIP', 'TARGETS', 'PARAPHRASES',
-           'DEV_PARAPHRASES', 'Emotion', 'get_emotion', 'va_distances', 'circumplex_r']
+__all__ = ['EMOTIONS', 'CLASSES', 'VA', 'ANCHORS', 'PAIRS', 'REFERENCE', 'REFERENCE_RESULTS_CLIP', 'TARGETS', 'SIGMA_VA',
+           'VA_LIMIT', 'PARAPHRASES', 'DEV_PARAPHRASES', 'Emotion', 'get_emotion', 'va_distances', 'circumplex_r',
+           'check_probs', 'check_va', 'va_weights', 'probs_blend', 'va_blend']
 
 # %% ../nbs/00b_emotions.ipynb #64c536f2
 @dataclass(frozen=True)
@@ -114,6 +115,49 @@ REFERENCE_RESULTS_CLIP = dict(      # as reported by the reference design (CLIP 
     consistency=0.0117, discrimination_raw=0.2257, discrimination=0.2294, circumplex_r_raw=0.5913,
     circumplex_r=0.6417, diversity_raw=0.3371, diversity=0.2930, anchor_gap_raw=0.2833, anchor_gap=0.2459)
 TARGETS = dict(consistency=('<', 0.08), discrimination=('>', 0.15), circumplex_r=('>', 0.50), diversity=('>', 0.18))
+
+# %% ../nbs/00b_emotions.ipynb #27e48af3
+def check_probs(p) -> np.ndarray:
+    "Class-probability vector(s) (..., 9), checked (finite, non-negative, positive sum) and normalised to sum 1."
+    try: p = np.asarray(p, dtype=float)
+    except (TypeError, ValueError): raise ValueError(f'probabilities must be 9 numbers, got {p!r}') from None
+    if p.shape[-1:] != (len(CLASSES),): raise ValueError(f'expected {len(CLASSES)} class probabilities, got shape {p.shape}')
+    if not np.isfinite(p).all(): raise ValueError(f'probabilities must be finite, got {p.tolist()}')
+    if (p < 0).any(): raise ValueError(f'probabilities must be non-negative, got {p.tolist()}')
+    if ((s := p.sum(-1, keepdims=True)) <= 0).any(): raise ValueError('probabilities sum to zero')
+    return p / s
+
+# %% ../nbs/00b_emotions.ipynb #ac518dd8
+SIGMA_VA, VA_LIMIT = 0.25, 10.
+
+def check_va(va) -> np.ndarray:
+    "Circumplex point(s) (..., 2) clamped to [-1, 1]²; non-finite values and values beyond ±`VA_LIMIT` are refused."
+    try: x = np.asarray(va, dtype=float)
+    except (TypeError, ValueError): raise ValueError(f'valence and arousal must be numbers, got {va!r}') from None
+    if x.shape[-1:] != (2,): raise ValueError(f'a circumplex point is (valence, arousal), got shape {x.shape}')
+    if not np.isfinite(x).all(): raise ValueError(f'valence and arousal must be finite numbers, got {x.tolist()}')
+    if (np.abs(x) > VA_LIMIT).any():
+        raise ValueError(f'valence and arousal lie in [-1, 1]; {x.tolist()} is beyond ±{VA_LIMIT:g} (another scale?)')
+    return np.clip(x, -1., 1.)
+
+# %% ../nbs/00b_emotions.ipynb #bd95013a
+def va_weights(valence:float, arousal:float, sigma:float=SIGMA_VA) -> np.ndarray:
+    "Blend weights (9,) of the classes for a circumplex point: a Gaussian kernel of the distance to `VA`."
+    d2 = ((VA - check_va([valence, arousal])) ** 2).sum(-1)
+    w = np.exp(-(d2 - d2.min()) / (2 * sigma ** 2))
+    return w / w.sum()
+
+# %% ../nbs/00b_emotions.ipynb #86d7180e
+def probs_blend(class_labs, p) -> tuple[np.ndarray, np.ndarray]:
+    "The class palettes (9, 5, 3) blended slot by slot for a probability vector: (palette (5, 3), weights (9,))."
+    w = check_probs(p)
+    if w.shape != (len(CLASSES),): raise ValueError(f'expected one vector of {len(CLASSES)} class probabilities, got shape {w.shape}')
+    return np.einsum('k,kcd->cd', w, np.asarray(class_labs, dtype=float)), w
+
+def va_blend(class_labs, valence:float, arousal:float, sigma:float=SIGMA_VA) -> tuple[np.ndarray, np.ndarray]:
+    "The class palettes (9, 5, 3) blended slot by slot for a circumplex point: (palette (5, 3), weights (9,))."
+    w = va_weights(valence, arousal, sigma)
+    return np.einsum('k,kcd->cd', w, np.asarray(class_labs, dtype=float)), w
 
 # %% ../nbs/00b_emotions.ipynb #fbcb0c07
 PARAPHRASES = {

@@ -11,11 +11,10 @@ from urllib.parse import urlsplit
 import numpy as np
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .files import atomic_write
+from .files import sha256_file
 
 # %% auto #0
-__all__ = ['ENCODERS', 'CACHE_FORMAT', 'TextEncoder', 'MiniLMEncoder', 'ClipWeightsUnavailable', 'clip_weights', 'ClipEncoder',
-           'get_encoder', 'text_key', 'EmbeddingCacheWarning', 'EmbeddingCache', 'default_cache', 'encode_cached']
+__all__ = ['ENCODERS', 'TextEncoder', 'MiniLMEncoder', 'ClipWeightsUnavailable', 'clip_weights', 'ClipEncoder', 'get_encoder']
 
 # %% ../nbs/02_encoders.ipynb #806c206f
 def _short(v, n=60):
@@ -183,12 +182,6 @@ def clip_weights(model:str='ViT-B-32', # open_clip architecture name
     return pretrained
 
 # %% ../nbs/02_encoders.ipynb #044a5c80
-def _sha256_file(path, chunk=1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        while b := f.read(chunk): h.update(b)
-    return h.hexdigest()
-
 def _published_sha256(model, tag) -> str|None:
     "The SHA-256 that OpenAI's download address of `model`/`tag` carries, if any."
     import open_clip
@@ -228,7 +221,7 @@ class ClipEncoder(TextEncoder):
         if checkpoint is not None:
             p = Path(checkpoint).expanduser()
             if not p.is_file(): raise FileNotFoundError(f"CLIP checkpoint {str(p)!r} does not exist (or is not a file)")
-            sha = _sha256_file(p)
+            sha = sha256_file(p)
             self.source = str(p.resolve())
             self.id = f"{name}-{pretrained}" if sha == _published_sha256(model, pretrained) else f"{name}-ckpt-{sha[:12]}"
         elif pretrained is None: self.source, self.id = None, f"{name}-untrained"
@@ -280,189 +273,3 @@ def get_encoder(name:str='minilm', # 'minilm' (offline, 384-d, the default) or '
     key = (name, tuple(sorted((k, str(v)) for k, v in kwargs.items())))
     if key not in _encoders: _encoders[key] = ENCODERS[name](**kwargs)
     return _encoders[key]
-
-# %% ../nbs/02_encoders.ipynb #b0db2fea
-CACHE_FORMAT = 'e2c-embedding-cache/1'
-
-def text_key(text:str) -> bytes:
-    "The cache key of `text`: the SHA-256 of its UTF-8 bytes (32 bytes)."
-    return hashlib.sha256(text.encode('utf-8', 'surrogatepass')).digest()
-
-def _payload_sha256(keys:np.ndarray, emb:np.ndarray) -> str:
-    h = hashlib.sha256(np.ascontiguousarray(keys).data)
-    h.update(np.ascontiguousarray(emb).data)
-    return h.hexdigest()
-
-# %% ../nbs/02_encoders.ipynb #ca4da9f8
-def _write_table(path:Path, enc_id:str, keys:np.ndarray, emb:np.ndarray):
-    "Write one encoder's keys and embeddings, with their checksum, atomically."
-    from safetensors.numpy import save
-    meta = dict(format=CACHE_FORMAT, encoder_id=enc_id, n=str(len(keys)), dim=str(emb.shape[1]), sha256=_payload_sha256(keys, emb))
-    atomic_write(path, save({'keys': np.ascontiguousarray(keys), 'emb': np.ascontiguousarray(emb)}, metadata=meta))
-
-# %% ../nbs/02_encoders.ipynb #d6b3dd7c
-def _header(data:bytes) -> dict:
-    "The JSON header of safetensors bytes `data`, checked against the length of `data`."
-    if len(data) < 8: raise ValueError(f"{len(data)} bytes: too short for a safetensors header")
-    n = int.from_bytes(data[:8], 'little')
-    if 8 + n > len(data): raise ValueError(f"truncated: the header announces {n} bytes, the file has {len(data) - 8} after it")
-    try: hdr = json.loads(data[8:8 + n])
-    except ValueError as e: raise ValueError(f"garbled header ({e})") from None
-    try: end = 8 + n + max(v['data_offsets'][1] for k, v in hdr.items() if k != '__metadata__')
-    except (KeyError, TypeError, IndexError, ValueError, AttributeError): raise ValueError("garbled header (no tensor offsets)") from None
-    if end != len(data): raise ValueError(f"{'truncated' if end > len(data) else 'trailing bytes'}: the header announces {end} bytes, the file has {len(data)}")
-    return hdr
-
-# %% ../nbs/02_encoders.ipynb #2d52a1e4
-def _read_table(path:Path, enc_id:str, dim:int) -> tuple[np.ndarray, np.ndarray]:
-    "Keys (n, 32) and embeddings (n, `dim`) from `path`, verified; `ValueError` saying why not."
-    from safetensors.numpy import load
-    data = path.read_bytes()
-    meta = _header(data).get('__metadata__')
-    if not isinstance(meta, dict): meta = {}
-    if meta.get('format') != CACHE_FORMAT: raise ValueError(f"format {meta.get('format')!r}, expected {CACHE_FORMAT!r}")
-    if meta.get('encoder_id') != enc_id: raise ValueError(f"embeddings of encoder {meta.get('encoder_id')!r}, expected {enc_id!r}")
-    try: t = load(data)
-    except Exception as e: raise ValueError(f"unreadable tensors ({e})") from None
-    keys, emb = t.get('keys'), t.get('emb')
-    if keys is None or emb is None: raise ValueError(f"tensors {sorted(t)}, expected ['emb', 'keys']")
-    if keys.dtype != np.uint8 or emb.dtype != np.float32 or keys.shape != (len(emb), 32) or emb.shape[1:] != (dim,) \
-       or meta.get('n') != str(len(emb)):
-        raise ValueError(f"shapes keys {keys.shape} {keys.dtype}, emb {emb.shape} {emb.dtype}, n={meta.get('n')}; expected (n, 32) uint8 and (n, {dim}) float32")
-    if _payload_sha256(keys, emb) != meta.get('sha256'): raise ValueError("checksum mismatch: the embeddings were altered or cut short")
-    return keys, emb
-
-# %% ../nbs/02_encoders.ipynb #fabdf3e6
-@contextmanager
-def _folder_lock(path:Path):
-    "An exclusive lock on the folder `path` between processes; yields whether it is held (POSIX `flock` only)."
-    path.mkdir(parents=True, exist_ok=True)
-    try: import fcntl
-    except ImportError: yield False; return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        try: fcntl.flock(fd, fcntl.LOCK_EX); locked = True
-        except OSError: locked = False  # a file system without flock
-        yield locked
-    finally: os.close(fd)  # closing the descriptor releases the lock
-
-# %% ../nbs/02_encoders.ipynb #7e0f9989
-class _Table:
-    "Embeddings of one encoder in memory: key → row of `emb`."
-    def __init__(self, dim:int):
-        self.dim, self.keys, self.row, self.seen = dim, [], {}, None
-        self.emb = np.zeros((0, dim), np.float32)
-
-    def add(self, keys, emb) -> int:
-        "Append the rows whose key is not in the table yet; return how many."
-        if not self.keys and len(row := dict(zip(keys, range(len(keys))))) == len(keys):  # a whole file, read once
-            self.keys, self.row, self.emb = list(keys), row, np.array(emb, np.float32).reshape(len(keys), self.dim)
-            return len(keys)
-        sel = []
-        for i, k in enumerate(keys):
-            if k not in self.row: self.row[k] = len(self.keys); self.keys.append(k); sel.append(i)
-        if sel: self.emb = np.concatenate([self.emb, np.asarray(emb, np.float32)[sel]])
-        return len(sel)
-
-    def key_array(self) -> np.ndarray: return np.frombuffer(b''.join(self.keys), np.uint8).reshape(-1, 32)
-
-# %% ../nbs/02_encoders.ipynb #273cdcf7
-def _split_keys(keys:np.ndarray) -> list[bytes]:
-    b = keys.tobytes()
-    return [b[i:i + 32] for i in range(0, len(b), 32)]
-
-# %% ../nbs/02_encoders.ipynb #6fef7a74
-class EmbeddingCacheWarning(UserWarning):
-    "A cache file could not be trusted and is being rebuilt."
-
-class EmbeddingCache:
-    "Text embeddings on disk, one verified safetensors file per encoder id, keyed by the SHA-256 of each text."
-    def __init__(self,
-                 path:str|Path|None=None, # cache folder; default: env E2C_CACHE, else ~/.cache/e2c
-                ):
-        self.path = Path(path or os.environ.get('E2C_CACHE') or '~/.cache/e2c').expanduser()
-        self.hits = self.misses = 0
-        self._tables, self._lock = {}, threading.RLock()
-
-    def file(self, enc_id:str) -> Path:
-        "The file holding the embeddings of encoder `enc_id`."
-        return self.path / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', enc_id)}.safetensors"
-
-    def __repr__(self): return f"EmbeddingCache({str(self.path)!r}, hits={self.hits}, misses={self.misses})"
-
-# %% ../nbs/02_encoders.ipynb #2f885296
-def _stamp(f:Path):
-    try: s = f.stat()
-    except FileNotFoundError: return None
-    return s.st_ino, s.st_size, s.st_mtime_ns
-
-# %% ../nbs/02_encoders.ipynb #bb6280f9
-@patch
-def _table(self:EmbeddingCache, enc_id:str, dim:int) -> _Table:
-    "The table of `enc_id`, brought up to date with its file."
-    t = self._tables.get(enc_id)
-    if t is None or t.dim != dim: t = self._tables[enc_id] = _Table(dim)
-    f = self.file(enc_id)
-    if (st := _stamp(f)) is not None and st != t.seen:
-        try: keys, emb = _read_table(f, enc_id, dim)
-        except Exception as e:  # whatever is wrong with the file, it is not trusted
-            warnings.warn(f"embedding cache {f} is not usable ({e}); ignoring it: its embeddings will be "
-                          f"recomputed and the file rewritten", EmbeddingCacheWarning, stacklevel=3)
-        else: t.add(_split_keys(keys), emb)
-    t.seen = st
-    return t
-
-# %% ../nbs/02_encoders.ipynb #4b1f5470
-@patch
-def get(self:EmbeddingCache, enc_id:str, dim:int, keys:list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    "Rows (n, `dim`) for `keys` (zeros where missing) and the mask of keys found; counts hits and misses."
-    with self._lock:
-        t = self._table(enc_id, dim)
-        rows = np.array([t.row.get(k, -1) for k in keys], dtype=np.int64)
-        found = rows >= 0
-        out = t.emb[np.where(found, rows, 0)] if len(t.keys) else np.zeros((len(keys), dim), np.float32)
-        out[~found] = 0
-        self.hits += int(found.sum()); self.misses += int((~found).sum())
-        return out, found
-
-# %% ../nbs/02_encoders.ipynb #5eec5d9d
-@patch
-def put(self:EmbeddingCache, enc_id:str, keys:list[bytes], emb:np.ndarray):
-    "Add rows `emb` under `keys` and write the file (merged with other processes' additions) atomically."
-    emb = np.asarray(emb, np.float32)
-    with self._lock, _folder_lock(self.path) as locked:
-        if locked:  # no other writer is active, so a temporary file is the remains of a killed one
-            for p in self.path.glob(f'.{self.file(enc_id).name}.*.tmp'): p.unlink(missing_ok=True)
-        t = self._table(enc_id, emb.shape[1])
-        t.add(keys, emb)
-        _write_table(self.file(enc_id), enc_id, t.key_array(), t.emb)
-        t.seen = _stamp(self.file(enc_id))
-
-# %% ../nbs/02_encoders.ipynb #6149c52a
-_caches = {}
-
-def default_cache() -> EmbeddingCache:
-    "The process's shared cache for the folder that `E2C_CACHE` (else ~/.cache/e2c) names."
-    c = EmbeddingCache()
-    return _caches.setdefault(str(c.path), c)
-
-# %% ../nbs/02_encoders.ipynb #21adb4fa
-def encode_cached(encoder:TextEncoder, # the encoder to run on texts not yet cached
-                  texts, # a str, or a list/tuple/1-d array/Series of str
-                  cache:EmbeddingCache|None=None, # default: `default_cache()`
-                  batch_size:int=256, # texts per forward pass
-                  progress:bool|None=None, # progress bar; `None`: only for jobs of more than a few batches
-                 ) -> np.ndarray: # (N, encoder.dim) float32, rows of unit length, in input order
-    "`encoder.encode(texts)`, embedding only the distinct texts that `cache` does not hold yet."
-    xs = _as_texts(texts)
-    if cache is None: cache = default_cache()
-    uniq = list(dict.fromkeys(xs))
-    keys = [text_key(t) for t in uniq]
-    emb, found = cache.get(encoder.id, encoder.dim, keys)
-    if (todo := np.flatnonzero(~found)).size:
-        new = encoder.encode([uniq[i] for i in todo], batch_size=batch_size, progress=progress)
-        emb[todo] = new
-        cache.put(encoder.id, [keys[i] for i in todo], new)
-    if len(uniq) == len(xs): return emb
-    pos = dict(zip(uniq, range(len(uniq))))
-    return emb[[pos[t] for t in xs]]

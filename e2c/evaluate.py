@@ -13,7 +13,8 @@ from .emotions import EMOTIONS, CLASSES, VA, PAIRS, PARAPHRASES, REFERENCE, REFE
 from .palette import Palette, palette_dist
 from .oklab import delta_eok, ciede2000, gamut_map, oklab_to_oklch
 from .losses import matched_dist
-from .train import sort_by_lightness, prepare, nearest
+from .palette import sort_by_lightness
+from .train import prepare, nearest
 from .generate import load_generator
 from .affect import ablation_decoders, ablation_path, load_ablation
 import torch
@@ -364,10 +365,13 @@ def e2c_eval(
     checkpoint:str=None, # checkpoint to evaluate (default: the shipped e2c model)
     no_ablation:bool=False, # skip the ablation (faster)
     quiet:bool=False, # do not print the time of each stage
+    data:str=None, # data directory (default: $E2C_DATA, else the project's data/)
 ):
     "Evaluate a generator: all metrics to metrics.json / metrics.md, and every thesis figure."
     import sys
-    try: run_eval(out, figures, checkpoint, not no_ablation, not quiet)
+    from e2c.data import using_data
+    try:
+        with using_data(data): run_eval(out, figures, checkpoint, not no_ablation, not quiet)
     except (ValueError, FileNotFoundError) as e:
         print(f'e2c-eval: error: {e}', file=sys.stderr); return 2
     return 0

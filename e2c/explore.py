@@ -14,7 +14,8 @@ from fastcore.basics import patch
 from .palette import Palette
 from .emotions import CLASSES, VA
 from .generate import Generator, MODES, load_generator
-from .osc import PaletteSender, UNITY_PORT
+from .osc import UNITY_PORT
+from .stream import PaletteSender
 
 # %% auto #0
 __all__ = ['PIPELINES', 'pipeline_defaults', 'pipeline_kwargs', 'circumplex_point', 'draw_palette', 'draw_circumplex',

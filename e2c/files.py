@@ -4,11 +4,11 @@
 
 # %% ../nbs/00c_files.ipynb #00093db5
 from __future__ import annotations
-import os, tempfile
+import os, re, hashlib, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['atomic_write', 'stale_temporaries']
+__all__ = ['SUMS_FILE', 'atomic_write', 'stale_temporaries', 'sha256_file', 'read_sums', 'record_sum']
 
 # %% ../nbs/00c_files.ipynb #98265ef6
 def atomic_write(path:str|Path, # destination (its folder is created)
@@ -39,3 +39,25 @@ def stale_temporaries(path:str|Path) -> list[Path]:
         except ProcessLookupError: found.append(f)
         except PermissionError: pass                       # alive, another user's
     return found
+
+# %% ../nbs/00c_files.ipynb #44eb37a9
+SUMS_FILE = 'SHA256SUMS'
+
+def sha256_file(path:str|Path) -> str:
+    "The sha256 hex digest of a file, read in 1 MiB blocks."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        while b := f.read(1 << 20): h.update(b)
+    return h.hexdigest()
+
+# %% ../nbs/00c_files.ipynb #b8e0fc99
+def read_sums(folder:str|Path) -> dict:
+    "Name → sha256 from `folder/SHA256SUMS` (empty if there is none)."
+    if not (p := Path(folder)/SUMS_FILE).is_file(): return {}
+    pairs = (ln.split(maxsplit=1) for ln in p.read_text().splitlines())
+    return {n.strip().lstrip('*'): h for h, n in (x for x in pairs if len(x) == 2) if re.fullmatch('[0-9a-f]{64}', h)}
+
+def record_sum(folder:str|Path, name:str, sha:str):
+    "Add or replace `name`'s sha256 in `folder/SHA256SUMS` (written atomically)."
+    sums = read_sums(folder) | {name: sha}
+    atomic_write(Path(folder)/SUMS_FILE, ''.join(f'{h}  {n}\n' for n, h in sorted(sums.items())).encode())

@@ -9,16 +9,19 @@ from pathlib import Path
 import numpy as np
 import torch
 from fastcore.script import call_parse
-from .oklab import gamut_map, clip_srgb, in_gamut, delta_eok, oklab_to_srgb
+from .oklab import gamut_map, clip_srgb, in_gamut, delta_eok, oklab_to_srgb, srgb_to_hex
 from .palette import Palette
-from .emotions import EMOTIONS, CLASSES, VA, REFERENCE, get_emotion
-from .train import load_model, CheckpointError, sort_by_lightness
+from .emotions import EMOTIONS, CLASSES, VA, REFERENCE, get_emotion, check_va, probs_blend, va_blend
+from .palette import sort_by_lightness
+from .checkpoint import CheckpointError
+from .recipes import load_model
 from fastcore.basics import patch
 import e2c
 
 # %% auto #0
 __all__ = ['ASSETS', 'CHECKPOINTS', 'MODES', 'match_words', 'match_embedding', 'enforce_diversity_loop', 'enforce_diversity',
-           'checkpoint_path', 'Generator', 'load_generator', 'e2c_palette', 'e2c_palette_cli']
+           'checkpoint_path', 'Generator', 'load_generator', 'mode_settings', 'add_noise', 'diversify', 'finish',
+           'e2c_palette', 'e2c_palette_cli']
 
 # %% ../nbs/06_generate.ipynb #1b5c1c61
 _AND = {'and', '&'}
@@ -59,21 +62,21 @@ def enforce_diversity_loop(pal, min_dist:float=0.15, iters:int=10):
     return p
 
 # %% ../nbs/06_generate.ipynb #cad2bf8d
-_I, _J = np.triu_indices(5, 1)
-_INC = np.zeros((5, 10)); _INC[_J, np.arange(10)] = 1; _INC[_I, np.arange(10)] = -1   # colour × pair: +1 pushed, −1 pusher
+_LO, _HI = np.triu_indices(5, 1)
+_PUSHES = np.zeros((5, 10)); _PUSHES[_HI, np.arange(10)] = 1; _PUSHES[_LO, np.arange(10)] = -1   # colour × pair: +1 pushed, −1 pusher
 
 def enforce_diversity(pal, min_dist:float=0.15, iters:int=10):
     "Vectorised diversity enforcement for palettes (..., 5, 3): all pairs pushed at once each round."
     p = np.array(pal, dtype=float)
     shape = p.shape; p = p.reshape(-1, 5, 3)
     for _ in range(iters):
-        d = p[:, _J] - p[:, _I]                                   # (N, 10, 3)
+        d = p[:, _HI] - p[:, _LO]                                   # (N, 10, 3)
         dist = np.linalg.norm(d, axis=-1)
         short = dist < min_dist
         if not short.any(): break
         u = np.where(dist[..., None] > 1e-9, d / np.maximum(dist, 1e-9)[..., None], [1., 0., 0.])
         push = np.where(short, (min_dist - dist) / 2, 0.)[..., None] * u
-        p += _INC @ push                                           # each colour's summed pushes, (N, 5, 3)
+        p += _PUSHES @ push                                           # each colour's summed pushes, (N, 5, 3)
         _clip_box(p)
     return p.reshape(shape)
 
@@ -125,7 +128,7 @@ def embed(self:Generator, texts) -> np.ndarray:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
             if len(todo) > 64:       # batches go through the on-disk cache (e2c.encoders); single prompts skip its I/O
-                from e2c.encoders import encode_cached
+                from e2c.cache import encode_cached
                 new = encode_cached(self.encoder, todo, progress=len(todo) > 2048)
             else: new = self.encoder.encode(todo, progress=False)
         for w in caught: warnings.warn(w.message, w.category, stacklevel=2)   # e.g. truncation of long prompts
@@ -179,6 +182,78 @@ MODES = {
                       affect=False, diversity='loop', gamut='clip'),
 }
 
+# %% ../nbs/06_generate.ipynb #3dd49667
+def mode_settings(mode:str='e2c', **overrides) -> dict:
+    "The step settings of `mode` (see `MODES`), with the `overrides` that are not None; checked."
+    if mode not in MODES: raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    s = {k: (v if (v := overrides.get(k)) is not None else MODES[mode][k]) for k in MODES[mode]}
+    if s['matching'] not in ('embedding', 'words', 'none'): raise ValueError(f"unknown matching {s['matching']!r}; choose from embedding, words, none")
+    if s['gamut'] not in ('map', 'clip', 'none'): raise ValueError(f"unknown gamut handling {s['gamut']!r}; choose from map, clip, none")
+    return s
+
+# %% ../nbs/06_generate.ipynb #d745b102
+@patch
+def match_classes(self:Generator, prompts:list, emb:np.ndarray, how:str='embedding', threshold:float=0.75) -> np.ndarray:
+    "Class index per prompt (−1: none) by `how`: 'words', 'embedding' or 'none'."
+    if how == 'words': return np.array([(-1 if (k := match_words(p)) is None else k) for p in prompts])
+    if how == 'embedding': return match_embedding(emb, self.class_emb, threshold)
+    return np.full(len(prompts), -1)
+
+# %% ../nbs/06_generate.ipynb #b0585f20
+@patch
+def add_hints(self:Generator, prompts:list, emb:np.ndarray, cls:np.ndarray, w:float) -> np.ndarray:
+    "Embeddings of matched prompts interpolated towards their hinted form with weight `w` (0: unchanged)."
+    if not (w > 0 and (cls >= 0).any()): return emb
+    m = cls >= 0
+    hinted = self.embed([f'{p}, {EMOTIONS[k].hint}' for p, k in zip(np.array(prompts)[m], cls[m])])
+    e = (1 - w) * emb[m] + w * hinted
+    emb = emb.copy(); emb[m] = e / np.linalg.norm(e, axis=1, keepdims=True)
+    return emb
+
+# %% ../nbs/06_generate.ipynb #76c49c83
+def add_noise(emb:np.ndarray, t:float, seed:int|None=None) -> np.ndarray:
+    "Embeddings with noise of standard deviation `t/√d` added, renormalised (`t=0`: unchanged)."
+    if not t > 0: return emb
+    g = np.random.default_rng(seed)
+    emb = emb + g.standard_normal(emb.shape).astype(np.float32) * (t / math.sqrt(emb.shape[1]))
+    return emb / np.linalg.norm(emb, axis=1, keepdims=True)
+
+# %% ../nbs/06_generate.ipynb #e85ba8b5
+@patch
+def run_model(self:Generator, emb:np.ndarray, cls:np.ndarray, mode:str='e2c', affect:bool=True, affect_weight:float|None=None) -> np.ndarray:
+    "Raw palettes (N, 5, 3), float64, from the model the mode and `affect` select."
+    if affect and self.is_affect and mode != 'reference':
+        pal, m = np.empty((len(emb), 5, 3), np.float32), cls >= 0
+        if m.any(): pal[m] = self.model.predict(emb[m], va=VA[cls[m]], gate=np.ones(m.sum()), weight=affect_weight)
+        if (~m).any(): pal[~m] = self.model.predict(emb[~m], weight=affect_weight)
+        return pal.astype(float)
+    if mode == 'reference' and self.reference_model is not None: net = self.reference_model
+    elif self.is_affect: net = self.model.content          # the text model alone
+    else: net = self.model
+    return net.predict(emb).astype(float)
+
+# %% ../nbs/06_generate.ipynb #db4d6fd4
+@patch
+def blend_anchors(self:Generator, pal:np.ndarray, cls:np.ndarray, scale:float, anchors:str='hand') -> np.ndarray:
+    "Matched palettes blended towards their class anchor with weight `scale·α` (0: unchanged)."
+    if not (scale > 0 and (cls >= 0).any()): return pal
+    src = np.array([e.anchor for e in EMOTIONS]) if anchors == 'hand' else self.class_palettes_oklab()
+    alpha = np.array([EMOTIONS[k].alpha if k >= 0 else 0. for k in cls]) * scale
+    return (1 - alpha)[:, None, None] * pal + alpha[:, None, None] * src[np.maximum(cls, 0)]
+
+# %% ../nbs/06_generate.ipynb #ce15aac4
+def diversify(pal:np.ndarray, how:str|bool='vectorised', min_dist:float=REFERENCE['min_dist']) -> np.ndarray:
+    "Diversity enforcement: 'loop' (the reference, palette by palette), 'vectorised', or False (none)."
+    if how == 'loop': return np.stack([enforce_diversity_loop(p, min_dist) for p in pal])
+    return enforce_diversity(pal, min_dist) if how else pal
+
+def finish(pal:np.ndarray, gamut:str='map', sort:bool=True) -> np.ndarray:
+    "Gamut handling ('map' before sorting, 'clip' after, or 'none') and the darkest → lightest order."
+    if gamut == 'map': pal = gamut_map(pal)
+    if sort: pal = sort_by_lightness(pal)
+    if gamut == 'clip': pal = clip_srgb(pal)
+    return pal
+
 # %% ../nbs/06_generate.ipynb #a1d14795
 @patch
 def generate_many(self:Generator,
@@ -201,66 +276,28 @@ def generate_many(self:Generator,
                  ) -> list[Palette]:
     "The full pipeline for a batch of prompts."
     prompts = _check_prompts(prompts)
-    if mode not in MODES: raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
-    o = {k: (v if (v := dict(matching=matching, hint_weight=hint_weight, anchor_scale=anchor_scale, affect=affect,
-                                diversity=diversity, gamut=gamut)[k]) is not None else MODES[mode][k]) for k in MODES[mode]}
-    T = REFERENCE['temperature'] if temperature is None else float(temperature)
-    if not T >= 0: raise ValueError(f"temperature must be ≥ 0, got {temperature}")
-    if o['matching'] not in ('embedding', 'words', 'none'): raise ValueError(f"unknown matching {o['matching']!r}; choose from embedding, words, none")
-    if o['gamut'] not in ('map', 'clip', 'none'): raise ValueError(f"unknown gamut handling {o['gamut']!r}; choose from map, clip, none")
+    s = mode_settings(mode, matching=matching, hint_weight=hint_weight, anchor_scale=anchor_scale, affect=affect,
+                      diversity=diversity, gamut=gamut)
+    t = REFERENCE['temperature'] if temperature is None else float(temperature)
+    if not t >= 0: raise ValueError(f"temperature must be ≥ 0, got {temperature}")
     if anchors not in ('hand', 'data'): raise ValueError(f"anchors must be 'hand' or 'data', got {anchors!r}")
-    use_affect = bool(o['affect']) and self.is_affect and mode != 'reference'
-    if mode == 'reference' and self.reference_model is not None: net = self.reference_model
-    elif self.is_affect and not use_affect: net = self.model.content          # the text model alone
-    else: net = self.model
     emb = self.embed(prompts)
-    # 1. class matching
-    if o['matching'] == 'words': cls = np.array([(-1 if (k := match_words(p)) is None else k) for p in prompts])
-    elif o['matching'] == 'embedding': cls = match_embedding(emb, self.class_emb, match_threshold)
-    else: cls = np.full(len(prompts), -1)
-    # 2. colour-hint enrichment
-    if o['hint_weight'] > 0 and (cls >= 0).any():
-        m = cls >= 0
-        hinted = self.embed([f'{p}, {EMOTIONS[k].hint}' for p, k in zip(np.array(prompts)[m], cls[m])])
-        e = (1 - o['hint_weight']) * emb[m] + o['hint_weight'] * hinted
-        emb = emb.copy(); emb[m] = e / np.linalg.norm(e, axis=1, keepdims=True)
-    # 3. temperature
-    if T > 0:
-        g = np.random.default_rng(seed)
-        emb = emb + g.standard_normal(emb.shape).astype(np.float32) * (T / math.sqrt(self.d))
-        emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
-    # 4. model (the affect model takes a matched class's exact circumplex point, with the gate open)
-    if use_affect:
-        pal, m = np.empty((len(emb), 5, 3), np.float32), cls >= 0
-        if m.any(): pal[m] = self.model.predict(emb[m], va=VA[cls[m]], gate=np.ones(m.sum()), weight=affect_weight)
-        if (~m).any(): pal[~m] = self.model.predict(emb[~m], weight=affect_weight)
-    else: pal = net.predict(emb)
-    pal = pal.astype(float)
-    metas = [dict(mode=mode, temperature=T, seed=seed, matched=(CLASSES[k] if k >= 0 else None)) for k in cls]
+    cls = self.match_classes(prompts, emb, s['matching'], match_threshold)
+    emb = add_noise(self.add_hints(prompts, emb, cls, s['hint_weight']), t, seed)
+    pal = self.run_model(emb, cls, mode, bool(s['affect']), affect_weight)
+    metas = [dict(mode=mode, temperature=t, seed=seed, matched=(CLASSES[k] if k >= 0 else None)) for k in cls]
     if raw: return _palettes(pal, prompts, [m | {'raw': True} for m in metas])
-    # 5. anchor blend
-    if o['anchor_scale'] > 0 and (cls >= 0).any():
-        src = np.array([e.anchor for e in EMOTIONS]) if anchors == 'hand' else self.class_palettes_oklab()
-        alpha = np.array([EMOTIONS[k].alpha if k >= 0 else 0. for k in cls]) * o['anchor_scale']
-        pal = (1 - alpha)[:, None, None] * pal + alpha[:, None, None] * src[np.maximum(cls, 0)]
-    # 6. diversity
-    if o['diversity'] == 'loop': pal = np.stack([enforce_diversity_loop(p, min_dist) for p in pal])
-    elif o['diversity']: pal = enforce_diversity(pal, min_dist)
-    # 7. gamut and sort: e2c maps into the gamut first (mapping can nudge L), the reference sorts and then clips
-    if o['gamut'] == 'map': pal = gamut_map(pal)
-    if sort: pal = sort_by_lightness(pal)
-    if o['gamut'] == 'clip': pal = clip_srgb(pal)
-    return _palettes(pal, prompts, metas)
+    pal = diversify(self.blend_anchors(pal, cls, s['anchor_scale'], anchors), s['diversity'], min_dist)
+    return _palettes(finish(pal, s['gamut'], sort), prompts, metas)
 
 def _palettes(pal, labels, metas) -> list[Palette]:
     "Palette objects for a batch, with the sRGB and hex forms of in-gamut palettes computed for the whole batch at once."
     out = [Palette(p, label=t, meta=m) for p, t, m in zip(pal, labels, metas)]
     ok = in_gamut(pal).all(-1)
     srgb = np.clip(oklab_to_srgb(pal), 0, 1)
-    q = np.rint(srgb * 255).astype(np.int64)
-    codes = ((q[..., 0] << 16) | (q[..., 1] << 8) | q[..., 2]).tolist()
-    for p, s, c, good in zip(out, srgb, codes, ok):
-        if good: p._cache.update(srgb=s, hex=[f'#{x:06x}' for x in c])
+    hexes = srgb_to_hex(srgb).tolist()
+    for p, s, h, good in zip(out, srgb, hexes, ok):
+        if good: p._cache.update(srgb=s, hex=h)
     return out
 
 # %% ../nbs/06_generate.ipynb #05f5f46c
@@ -274,7 +311,8 @@ def generate(self:Generator, prompt:str, temperature:float|None=None, seed:int|N
     return out[0] if n == 1 else out
 
 # %% ../nbs/06_generate.ipynb #2a5db973
-def _finish(pal, label, meta) -> Palette:
+def _blend_palette(pal, label, meta) -> Palette:
+    "A blend of class palettes made presentable: diverse, in gamut, darkest → lightest."
     return Palette(sort_by_lightness(gamut_map(enforce_diversity(pal))), label, meta)
 
 @patch
@@ -292,27 +330,18 @@ def class_palettes_oklab(self:Generator) -> np.ndarray:
 @patch
 def from_va(self:Generator, valence:float, arousal:float) -> Palette:
     "A palette for a point (valence, arousal) of the circumplex."
-    va = np.array([valence, arousal], dtype=float)
-    if not np.isfinite(va).all(): raise ValueError(f"valence and arousal must be finite numbers, got {valence}, {arousal}")
+    va = check_va([valence, arousal])
     if self.is_affect: pal = self.model.from_va(va)[0]
-    else:
-        w = np.exp(-np.linalg.norm(VA - va, axis=1) ** 2 / (2 * 0.25 ** 2)); w /= w.sum()
-        pal = np.einsum('k,kcd->cd', w, np.stack([p.oklab for p in self.class_palettes()]))
-    return _finish(pal, f'valence {valence:+.2f}, arousal {arousal:+.2f}', dict(va=va.tolist()))
+    else: pal = va_blend(np.stack([p.oklab for p in self.class_palettes()]), *va)[0]
+    return _blend_palette(pal, f'valence {va[0]:+.2f}, arousal {va[1]:+.2f}', dict(va=va.tolist()))
 
 @patch
 def from_probs(self:Generator, p) -> Palette:
     "A palette for a probability vector over the nine classes: the probability-weighted blend of the class palettes."
-    p = np.asarray(p, dtype=float).reshape(-1)
-    if p.shape != (len(CLASSES),) or not np.isfinite(p).all() or (p < 0).any() or p.sum() <= 0:
-        raise ValueError(f"expected {len(CLASSES)} finite, non-negative probabilities that are not all zero, got {p.tolist()}")
-    p = p / p.sum()
-    pal = np.einsum('k,kcd->cd', p, np.stack([c.oklab for c in self.class_palettes()]))
-    return _finish(pal, f'blend ({CLASSES[int(p.argmax())]} {p.max():.0%})', dict(probs=p.round(4).tolist()))
+    pal, p = probs_blend(np.stack([c.oklab for c in self.class_palettes()]), p)
+    return _blend_palette(pal, f'blend ({CLASSES[int(p.argmax())]} {p.max():.0%})', dict(probs=p.round(4).tolist()))
 
 # %% ../nbs/06_generate.ipynb #57db9217
-class _Quiet(Exception): pass
-
 @call_parse
 def e2c_palette(
     prompt:str, # the text: an emotion label ("sad and depressed"), a feeling, a scene, colours...

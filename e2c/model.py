@@ -38,18 +38,17 @@ class Dropout(nn.Module):
 
 # %% ../nbs/03_model.ipynb #924ef9f3
 class Text2Palette(nn.Module):
-    "Frozen text embedding (+ optional conditioning) → five Oklab colours."
+    "Frozen text embedding → five Oklab colours."
     def __init__(self,
                  d_in:int=384, # text embedding size (384 MiniLM, 512 CLIP)
                  hidden:int=512, # width of the shared trunk
                  head_hidden:int=64, # width of each colour head
                  n_colours:int=5, # palette size
-                 dropout:float=0.1, # dropout after each trunk block
-                 cond_dim:int=0): # extra conditioning inputs (0: the reference model)
+                 dropout:float=0.1): # dropout after each trunk block
         super().__init__()
-        self.d_in, self.cond_dim, self.n_colours, self.head_hidden = d_in, cond_dim, n_colours, head_hidden
+        self.d_in, self.hidden, self.n_colours, self.head_hidden, self.dropout = d_in, hidden, n_colours, head_hidden, dropout
         self.trunk = nn.Sequential(
-            nn.Linear(d_in + cond_dim, hidden), nn.GELU(), nn.LayerNorm(hidden), Dropout(dropout),
+            nn.Linear(d_in, hidden), nn.GELU(), nn.LayerNorm(hidden), Dropout(dropout),
             nn.Linear(hidden, hidden), nn.GELU(), nn.LayerNorm(hidden), Dropout(dropout))
         self.head1 = nn.Linear(hidden, n_colours * head_hidden)          # the five first layers, side by side
         self.head2_w = nn.Parameter(torch.empty(n_colours, head_hidden, 3))
@@ -58,11 +57,9 @@ class Text2Palette(nn.Module):
             lin = nn.Linear(head_hidden, 3)
             with torch.no_grad(): self.head2_w[k].copy_(lin.weight.T); self.head2_b[k].copy_(lin.bias)
 
-    def forward(self, emb, cond=None):
-        x = emb if cond is None else torch.cat([emb, cond], -1)
-        if x.shape[-1] != self.d_in + self.cond_dim:
-            raise ValueError(f"Text2Palette expects {self.d_in} embedding + {self.cond_dim} conditioning features, got {x.shape[-1]}")
-        h = F.gelu(self.head1(self.trunk(x))).unflatten(-1, (self.n_colours, self.head_hidden))
+    def forward(self, emb):
+        if emb.shape[-1] != self.d_in: raise ValueError(f"Text2Palette expects {self.d_in}-d embeddings, got {emb.shape[-1]}")
+        h = F.gelu(self.head1(self.trunk(emb))).unflatten(-1, (self.n_colours, self.head_hidden))
         out = torch.einsum('bkh,khc->bkc', h, self.head2_w.to(h.dtype)) + self.head2_b.to(h.dtype)
         return torch.cat([torch.sigmoid(out[..., :1]), 0.5 * torch.tanh(out[..., 1:])], -1)
 
@@ -71,12 +68,17 @@ def n_params(model:nn.Module) -> int:
     "Number of trainable parameters."
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
+# %% ../nbs/03_model.ipynb #39efffa6
+@patch(as_prop=True)
+def config(self:Text2Palette) -> dict:
+    "The constructor arguments that rebuild this model (a checkpoint's `model` metadata)."
+    return dict(d_in=self.d_in, hidden=self.hidden, head_hidden=self.head_hidden, dropout=self.dropout)
+
 # %% ../nbs/03_model.ipynb #6966d1bf
 @patch
 @torch.no_grad()
 def predict(self:Text2Palette,
             emb, # text embeddings, (N, d) or (d,)
-            cond=None, # optional conditioning, (N, cond_dim)
             bs:int=4096) -> np.ndarray: # batch size
     "Raw Oklab palettes (N, 5, 3) for embeddings (N, d), in eval mode."
     was = self.training; self.eval()
@@ -84,8 +86,7 @@ def predict(self:Text2Palette,
         e = torch.as_tensor(np.asarray(emb, dtype=np.float32))
         single = e.ndim == 1
         e = e[None] if single else e
-        c = None if cond is None else torch.as_tensor(np.asarray(cond, dtype=np.float32)).reshape(len(e), -1)
-        out = torch.cat([self(e[i:i + bs], None if c is None else c[i:i + bs]) for i in range(0, len(e), bs)]) if len(e) else torch.zeros(0, self.n_colours, 3)
+        out = torch.cat([self(e[i:i + bs]) for i in range(0, len(e), bs)]) if len(e) else torch.zeros(0, self.n_colours, 3)
         out = out.numpy()
         return out[0] if single else out
     finally: self.train(was)

@@ -9,10 +9,11 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['M_SRGB_TO_LMS', 'M_LMS_TO_OKLAB', 'M_XYZ_TO_LMS', 'M_LMS_TO_SRGB', 'M_OKLAB_TO_LMS', 'M_LMS_TO_XYZ', 'EASINGS',
-           'hex_to_rgb255', 'hex_to_srgb', 'rgb255_to_hex', 'srgb_to_hex', 'srgb_to_linear', 'linear_to_srgb',
-           'linear_to_oklab', 'oklab_to_linear', 'xyz_to_oklab', 'oklab_to_xyz', 'srgb_to_oklab', 'oklab_to_srgb',
-           'hex_to_oklab', 'oklab_to_hex', 'oklab_to_oklch', 'oklch_to_oklab', 'delta_eok', 'ciede2000', 'in_gamut',
-           'gamut_map', 'clip_srgb', 'hue_shift', 'ease', 'lerp_oklab', 'transition_frames']
+           'hex_to_rgb255', 'hex_to_srgb', 'rgb255_codes', 'codes_to_hex', 'rgb255_to_hex', 'srgb_to_hex',
+           'srgb_to_linear', 'linear_to_srgb', 'linear_to_oklab', 'oklab_to_linear', 'xyz_to_oklab', 'oklab_to_xyz',
+           'srgb_to_oklab', 'oklab_to_srgb', 'hex_to_oklab', 'oklab_to_hex', 'oklab_to_oklch', 'oklch_to_oklab',
+           'delta_eok', 'ciede2000', 'in_gamut', 'gamut_map', 'clip_srgb', 'hue_shift', 'ease', 'lerp_oklab',
+           'transition_frames']
 
 # %% ../nbs/00_oklab.ipynb #525dd0bc
 M_SRGB_TO_LMS = np.array([[0.4122214708, 0.5363325363, 0.0514459929],
@@ -73,16 +74,24 @@ def hex_to_srgb(hexes) -> np.ndarray:
     return hex_to_rgb255(hexes) / 255.
 
 # %% ../nbs/00_oklab.ipynb #1af66226
+def rgb255_codes(q) -> np.ndarray:
+    "Integer sRGB levels (..., 3) in 0–255 → 24-bit codes 0xRRGGBB (...)."
+    q = np.asarray(q, dtype=np.int64)
+    return (q[..., 0] << 16) | (q[..., 1] << 8) | q[..., 2]
+
+def codes_to_hex(codes) -> np.ndarray|str:
+    "24-bit codes (...) → lowercase '#rrggbb' string(s): the one hex encoder of e2c."
+    v = np.asarray(codes)
+    out = np.array([f'#{int(i):06x}' for i in v.reshape(-1)], dtype=object).reshape(v.shape)
+    return str(out) if out.ndim == 0 else out
+
 def rgb255_to_hex(rgb, clip:bool=False) -> np.ndarray|str:
     "sRGB in 0–255, shape (..., 3) → lowercase '#rrggbb' string(s)."
     rgb = _as3(rgb, 'rgb255')
     if clip: rgb = np.clip(rgb, 0, 255)
     elif (rgb < -0.01).any() or (rgb > 255.01).any():   # a hundredth of a level absorbs float32 round-off
         raise ValueError(f"rgb255_to_hex: values outside [0, 255] (min {rgb.min():.4g}, max {rgb.max():.4g}); gamut-map first or pass clip=True")
-    q = np.rint(np.clip(rgb, 0, 255)).astype(np.int64)
-    v = (q[..., 0] << 16) | (q[..., 1] << 8) | q[..., 2]
-    out = np.array([f'#{int(i):06x}' for i in v.reshape(-1)], dtype=object).reshape(v.shape)
-    return str(out) if out.ndim == 0 else out
+    return codes_to_hex(rgb255_codes(np.rint(np.clip(rgb, 0, 255))))
 
 def srgb_to_hex(rgb, clip:bool=False) -> np.ndarray|str:
     "sRGB in 0–1, shape (..., 3) → '#rrggbb' string(s)."

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json, html
 import numpy as np
 from fastcore.basics import patch
-from .oklab import _as3, gamut_map, in_gamut, oklab_to_srgb, oklab_to_hex, hex_to_oklab, oklab_to_oklch, delta_eok
+from .oklab import _as3, gamut_map, in_gamut, oklab_to_srgb, srgb_to_hex, oklab_to_hex, hex_to_oklab, oklab_to_oklch, delta_eok
 
 # %% auto #0
-__all__ = ['N_COLOURS', 'Palette', 'palette_dist']
+__all__ = ['N_COLOURS', 'Palette', 'sort_by_lightness', 'palette_dist']
 
 # %% ../nbs/00a_palette.ipynb #5e50ba8e
 N_COLOURS = 5
@@ -52,7 +52,7 @@ def rgb255(self:Palette) -> np.ndarray: return np.rint(self.srgb * 255).astype(i
 
 @patch(as_prop=True)
 def hex(self:Palette) -> list[str]:
-    if 'hex' not in self._cache: self._cache['hex'] = [f'#{r:02x}{g:02x}{b:02x}' for r, g, b in self.rgb255]
+    if 'hex' not in self._cache: self._cache['hex'] = srgb_to_hex(self.srgb).tolist()
     return list(self._cache['hex'])
 
 @patch(as_prop=True)
@@ -122,6 +122,13 @@ def ansi(self:Palette, width:int=6) -> str:
     "Truecolor terminal swatches followed by the hex codes."
     blocks = ''.join(f'\x1b[48;2;{r};{g};{b}m{" " * width}\x1b[0m' for r, g, b in self.rgb255)
     return f"{blocks} {' '.join(self.hex)}"
+
+# %% ../nbs/00a_palette.ipynb #49a44273
+def sort_by_lightness(pal):
+    "Palettes (..., 5, 3) with their colours sorted darkest → lightest; numpy arrays, or torch tensors (differentiable)."
+    if hasattr(pal, 'gather'): return pal.gather(-2, pal[..., 0].argsort(-1)[..., None].expand(*pal.shape))
+    pal = np.asarray(pal)
+    return np.take_along_axis(pal, pal[..., 0].argsort(-1)[..., None], -2)
 
 # %% ../nbs/00a_palette.ipynb #0ccf143c
 def palette_dist(p, q):

@@ -4,23 +4,21 @@
 
 # %% ../nbs/05_train.ipynb #07f84b64
 from __future__ import annotations
-import os, io, json, math, time, hashlib, warnings, dataclasses
-from dataclasses import dataclass, field, asdict
+import os, math, dataclasses
+from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-from fastcore.script import call_parse
-from safetensors.torch import save as st_save, load as st_load
-from . import __version__
-from .files import atomic_write, stale_temporaries
-from .model import Text2Palette, n_params
+from .files import stale_temporaries
+from .model import Text2Palette
+from .palette import sort_by_lightness
+from .checkpoint import CheckpointError, save_checkpoint, read_checkpoint, model_meta
 from .losses import palette_loss, huber_loss, matched_huber_loss, matched_dist
 
 # %% auto #0
-__all__ = ['FORMAT', 'RECIPES', 'TrainConfig', 'Tensors', 'synthetic_tensors', 'CheckpointError', 'save_checkpoint',
-           'read_checkpoint', 'model_meta', 'save_model', 'load_model', 'fit', 'Prepared', 'prepare',
-           'sort_by_lightness', 'nearest', 'baselines', 'model_distances', 'train_model', 'e2c_train']
+__all__ = ['RECIPES', 'TrainConfig', 'Tensors', 'synthetic_tensors', 'resume_state', 'save_state', 'train_epoch', 'fit',
+           'Prepared', 'prepare', 'nearest', 'baselines', 'model_distances']
 
 # %% ../nbs/05_train.ipynb #4f8777d8
 @dataclass
@@ -39,32 +37,29 @@ class TrainConfig:
     hidden: int = 512
     head_hidden: int = 64
     dropout: float = 0.1
-    cond_dim: int = 0             # conditioning inputs (0: reference; the affect chapter uses 2)
     seed: int = 0
     patience: int | None = None   # early stopping: epochs without validation improvement
     bf16: bool = True             # bfloat16 autocast for the matrix products (CPU)
-    extra: dict = field(default_factory=dict)  # settings of extra loss terms (affect chapter)
 
 # %% ../nbs/05_train.ipynb #7858e51d
 @dataclass
 class Tensors:
-    "Embeddings, target palettes, sample weights and optional conditioning, as float32 tensors."
+    "Embeddings, target palettes and sample weights, as float32 tensors."
     emb: torch.Tensor
     pal: torch.Tensor
     w: torch.Tensor
-    cond: torch.Tensor | None = None
 
     def __post_init__(self):
         f = lambda x: None if x is None else torch.as_tensor(np.asarray(x, dtype=np.float32))
-        self.emb, self.pal, self.w, self.cond = f(self.emb), f(self.pal), f(self.w), f(self.cond)
+        self.emb, self.pal, self.w = f(self.emb), f(self.pal), f(self.w)
         n = len(self.emb)
-        if self.pal.shape != (n, 5, 3) or self.w.shape != (n,) or (self.cond is not None and len(self.cond) != n):
+        if self.pal.shape != (n, 5, 3) or self.w.shape != (n,):
             raise ValueError(f"inconsistent training tensors: emb {tuple(self.emb.shape)}, pal {tuple(self.pal.shape)}, "
-                             f"w {tuple(self.w.shape)}, cond {None if self.cond is None else tuple(self.cond.shape)}")
+                             f"w {tuple(self.w.shape)}")
     def __len__(self): return len(self.emb)
     def batch(self, idx, emb=None):
-        "Rows `idx` as (emb, pal, w, cond); `emb`: another copy of the embeddings to take them from (e.g. in bfloat16)."
-        return (self.emb if emb is None else emb)[idx], self.pal[idx], self.w[idx], None if self.cond is None else self.cond[idx]
+        "Rows `idx` as (emb, pal, w); `emb`: another copy of the embeddings to take them from (e.g. in bfloat16)."
+        return (self.emb if emb is None else emb)[idx], self.pal[idx], self.w[idx]
 
 # %% ../nbs/05_train.ipynb #3574cbf0
 def synthetic_tensors(n:int=512, d:int=32, seed:int=0) -> Tensors:
@@ -76,69 +71,6 @@ def synthetic_tensors(n:int=512, d:int=32, seed:int=0) -> Tensors:
     pal = torch.cat([torch.sigmoid(2 * z[..., :1]), 0.25 * torch.tanh(z[..., 1:])], -1)
     w = torch.where(torch.rand(n, generator=g) < 0.2, 4.0, 1.0)
     return Tensors(emb, pal, w)
-
-# %% ../nbs/05_train.ipynb #87d56ab2
-FORMAT = 'e2c-checkpoint-1'
-
-class CheckpointError(ValueError):
-    "A checkpoint file that cannot be used: corrupt, truncated, not e2c's, or made for another encoder."
-
-def _digest(tensors:dict) -> str:
-    h = hashlib.sha256()
-    for k in sorted(tensors):
-        h.update(k.encode()); h.update(tensors[k].detach().contiguous().cpu().numpy().tobytes())
-    return h.hexdigest()
-
-# %% ../nbs/05_train.ipynb #3e90fd6e
-def save_checkpoint(path, tensors:dict, meta:dict, sync:bool=True):
-    "Atomically write `tensors` with `meta` (JSON) into a safetensors file."
-    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    meta = {**meta, 'format': FORMAT, 'sha256': _digest(tensors)}
-    atomic_write(path, st_save(tensors, metadata={'e2c': json.dumps(meta)}), sync)
-
-def read_checkpoint(path) -> tuple[dict, dict]:
-    "Read and verify a checkpoint written by `save_checkpoint`: (tensors, meta)."
-    path = Path(path)
-    if not path.exists(): raise CheckpointError(f"checkpoint {path} does not exist")
-    try: data = path.read_bytes()
-    except OSError as e: raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror or e}") from None
-    try:
-        n = int.from_bytes(data[:8], 'little')
-        header = json.loads(data[8:8 + n])
-        meta = json.loads(header.get('__metadata__', {}).get('e2c', 'null'))
-    except Exception as e: raise CheckpointError(f"{path} is not a safetensors file or its header is damaged ({type(e).__name__}: {e})") from None
-    if not isinstance(meta, dict) or meta.get('format') != FORMAT:
-        raise CheckpointError(f"{path} is a safetensors file but not an e2c checkpoint (no '{FORMAT}' metadata)")
-    try: tensors = st_load(data)
-    except Exception as e: raise CheckpointError(f"{path} is truncated or corrupt ({e}); re-train it with e2c-train or restore a good copy") from None
-    if _digest(tensors) != meta.get('sha256'):
-        raise CheckpointError(f"{path} is corrupt: its tensors do not match the checksum in its header; re-train it with e2c-train or restore a good copy")
-    return tensors, meta
-
-# %% ../nbs/05_train.ipynb #9155532a
-def model_meta(model:Text2Palette, encoder_id:str, **extra) -> dict:
-    "Metadata describing `model` and the encoder it expects."
-    return dict(encoder_id=encoder_id, encoder_dim=model.d_in, e2c_version=__version__, n_params=n_params(model),
-                model=dict(d_in=model.d_in, hidden=model.trunk[0].out_features, head_hidden=model.head_hidden,
-                           dropout=model.trunk[3].p, cond_dim=model.cond_dim), **extra)
-
-def save_model(path, model:Text2Palette, encoder_id:str, **extra):
-    "Save a model checkpoint (weights + metadata)."
-    save_checkpoint(path, model.state_dict(), model_meta(model, encoder_id, **extra))
-
-def load_model(path, encoder_id:str|None=None) -> tuple[Text2Palette, dict]:
-    "Load a model checkpoint, refusing one made for another encoder than `encoder_id`."
-    tensors, meta = read_checkpoint(path)
-    if 'model' not in meta: raise CheckpointError(f"{path} is not a model checkpoint (it is a training state or another e2c file)")
-    if encoder_id is not None and meta['encoder_id'] != encoder_id:
-        raise CheckpointError(f"{path} was trained on '{meta['encoder_id']}' embeddings ({meta['encoder_dim']}-d), "
-                              f"but the encoder in use is '{encoder_id}'; use --encoder {meta['encoder_id'].split('-')[0]} or a checkpoint trained for it")
-    if meta.get('arch', 'text2palette') == 'affect':       # the emotion-aware model of the affect chapter
-        from e2c.affect import affect_from_tensors
-        return affect_from_tensors(tensors, meta), meta
-    model = Text2Palette(**meta['model'])
-    model.load_state_dict(tensors)
-    return model.eval(), meta
 
 # %% ../nbs/05_train.ipynb #4ef3da82
 def _state_path(out): out = Path(out); return out.with_name(out.stem + '.state' + out.suffix)
@@ -158,11 +90,53 @@ def _load_opt(opt, tensors, groups):
 def _val_loss(model, va:Tensors, cfg:TrainConfig):
     with torch.no_grad():
         model.eval()
-        p = model(va.emb, va.cond)
+        p = model(va.emb)
         rec = (huber_loss if cfg.recon == 'huber' else matched_huber_loss)(p, va.pal, va.w)
         od = matched_dist(p, va.pal)
         model.train()
     return float(rec), float((od * va.w).sum() / va.w.sum())
+
+# %% ../nbs/05_train.ipynb #c2189084
+def resume_state(out, cfg_d:dict, meta:dict|None, model, opt, sched, rng) -> tuple:
+    "Load `out`'s training state into model, optimiser, scheduler and generators: (history, best, best_state, start, bad_epochs)."
+    t, m = read_checkpoint(_state_path(out))
+    if m['config'] != cfg_d: raise CheckpointError(f"{_state_path(out)} was written with other settings; resume with the same ones or delete it\n  saved: {m['config']}\n  now:   {cfg_d}")
+    if meta and m.get('data') != meta.get('data'): raise CheckpointError(f"{_state_path(out)} was trained on other data (fingerprint {m.get('data')}); delete it to start over")
+    model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith('model.')})
+    _load_opt(opt, t, m['opt_groups'])
+    sched.load_state_dict(m['sched']); rng.set_state(t['rng.gen']); torch.set_rng_state(t['rng.torch'])
+    return m['history'], m['best'], {k[5:]: v for k, v in t.items() if k.startswith('best.')}, m['epoch'] + 1, m['bad_epochs']
+
+# %% ../nbs/05_train.ipynb #7c80b379
+def save_state(out, model, best_state:dict, opt, sched, rng, meta:dict, done:bool):
+    "Write the full training state next to `out`: weights, best weights, optimiser, scheduler, both generators, `meta`."
+    t = {f'model.{k}': v for k, v in model.state_dict().items()} | {f'best.{k}': v for k, v in best_state.items()}
+    ot, groups = _opt_tensors(opt)
+    t |= ot | {'rng.gen': rng.get_state(), 'rng.torch': torch.get_rng_state()}
+    save_checkpoint(_state_path(out), t, dict(meta, opt_groups=groups, sched=sched.state_dict(), done=done),
+                    sync=done)   # the rename alone survives a killed process
+
+# %% ../nbs/05_train.ipynb #d459f9e1
+def train_epoch(model, opt, tr:Tensors, cfg:TrainConfig, rng, emb_all=None, extra_loss=None) -> dict:
+    "One pass over `tr` in a random order drawn from `rng`: the mean of each loss term."
+    perm = torch.randperm(len(tr), generator=rng)
+    sums, nb, params = {}, 0, [p for g in opt.param_groups for p in g['params']]
+    for i in range(0, len(tr), cfg.bs):
+        emb, pal, w = tr.batch(perm[i:i + cfg.bs], emb_all)
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=cfg.bf16):
+            pred = model(emb)
+        pred = pred.float()
+        loss, terms = palette_loss(pred, pal, w, cfg.w_triplet, cfg.w_div, cfg.w_spread, cfg.recon)
+        if extra_loss is not None:
+            xl, xt = extra_loss(model, dict(emb=emb, pal=pal, w=w, pred=pred, cfg=cfg))
+            loss = loss + xl; terms.update(xt)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, cfg.clip, foreach=True)
+        opt.step()
+        for k, v in terms.items(): sums[k] = sums.get(k, 0.) + v.item()
+        sums['loss'] = sums.get('loss', 0.) + loss.item(); nb += 1
+    return {k: v / nb for k, v in sums.items()}
 
 # %% ../nbs/05_train.ipynb #672d29fd
 def fit(tr:Tensors, # training tensors
@@ -177,24 +151,16 @@ def fit(tr:Tensors, # training tensors
     "Train a Text2Palette on in-memory tensors; returns (best model, history)."
     cfg = cfg or TrainConfig()
     torch.manual_seed(cfg.seed)
-    model = Text2Palette(tr.emb.shape[1], cfg.hidden, cfg.head_hidden, dropout=cfg.dropout, cond_dim=cfg.cond_dim)
-    params = list(model.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.wd, fused=True)
+    model = Text2Palette(tr.emb.shape[1], cfg.hidden, cfg.head_hidden, dropout=cfg.dropout)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.wd, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs, eta_min=cfg.lr_min)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    rng = torch.Generator().manual_seed(cfg.seed)
     hist, best, best_state, start, bad_epochs = [], math.inf, None, 0, 0
     cfg_d = asdict(cfg)
     if out is not None:                # temporary files of a run killed while writing are litter
         for f in stale_temporaries(out) + stale_temporaries(_state_path(out)): f.unlink(missing_ok=True)
     if resume and out is not None and _state_path(out).exists():
-        t, m = read_checkpoint(_state_path(out))
-        if m['config'] != cfg_d: raise CheckpointError(f"{_state_path(out)} was written with other settings; resume with the same ones or delete it\n  saved: {m['config']}\n  now:   {cfg_d}")
-        if meta and m.get('data') != meta.get('data'): raise CheckpointError(f"{_state_path(out)} was trained on other data (fingerprint {m.get('data')}); delete it to start over")
-        model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith('model.')})
-        best_state = {k[5:]: v for k, v in t.items() if k.startswith('best.')}
-        _load_opt(opt, t, m['opt_groups'])
-        sched.load_state_dict(m['sched']); gen.set_state(t['rng.gen']); torch.set_rng_state(t['rng.torch'])
-        hist, best, start, bad_epochs = m['history'], m['best'], m['epoch'] + 1, m['bad_epochs']
+        hist, best, best_state, start, bad_epochs = resume_state(out, cfg_d, meta, model, opt, sched, rng)
     run_meta = dict(meta or {}, config=cfg_d)
     bar = range(start, cfg.epochs)
     if progress:
@@ -203,41 +169,21 @@ def fit(tr:Tensors, # training tensors
     model.train()
     emb_all = tr.emb.to(torch.bfloat16) if cfg.bf16 else tr.emb    # autocast rounds every batch to bfloat16 anyway: once
     for ep in bar:
-        perm = torch.randperm(len(tr), generator=gen)
-        sums, nb = {}, 0
-        for i in range(0, len(tr), cfg.bs):
-            emb, pal, w, cond = tr.batch(perm[i:i + cfg.bs], emb_all)
-            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=cfg.bf16):
-                pred = model(emb, cond)
-            pred = pred.float()
-            loss, terms = palette_loss(pred, pal, w, cfg.w_triplet, cfg.w_div, cfg.w_spread, cfg.recon)
-            if extra_loss is not None:
-                xl, xt = extra_loss(model, dict(emb=emb, pal=pal, w=w, cond=cond, pred=pred, cfg=cfg))
-                loss = loss + xl; terms.update(xt)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, cfg.clip, foreach=True)
-            opt.step()
-            for k, v in terms.items(): sums[k] = sums.get(k, 0.) + v.item()
-            sums['loss'] = sums.get('loss', 0.) + loss.item(); nb += 1
+        terms = train_epoch(model, opt, tr, cfg, rng, emb_all, extra_loss)
         sched.step()
         vrec, vod = _val_loss(model, va, cfg)
-        rec = {k: v / nb for k, v in sums.items()} | dict(epoch=ep, val_recon=vrec, val_order_free=vod, lr=sched.get_last_lr()[0])
+        rec = terms | dict(epoch=ep, val_recon=vrec, val_order_free=vod, lr=sched.get_last_lr()[0])
         hist.append(rec)
         if vrec < best - 1e-7:
             best, bad_epochs = vrec, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if out is not None: save_checkpoint(out, best_state, model_meta(model, encoder_id, **run_meta, best_epoch=ep, val=dict(recon=vrec, order_free=vod)))
         else: bad_epochs += 1
-        if progress: bar.set_postfix({k: f'{rec[k]:.4f}' for k in ['loss', *terms]} | dict(val=f'{vrec:.4f}', val_od=f'{vod:.4f}'))
+        if progress: bar.set_postfix({k: f'{v:.4f}' for k, v in terms.items()} | dict(val=f'{vrec:.4f}', val_od=f'{vod:.4f}'))
         stop = cfg.patience is not None and bad_epochs >= cfg.patience
         if out is not None:
-            t = {f'model.{k}': v for k, v in model.state_dict().items()} | {f'best.{k}': v for k, v in best_state.items()}
-            ot, groups = _opt_tensors(opt)
-            t |= ot | {'rng.gen': gen.get_state(), 'rng.torch': torch.get_rng_state()}
-            save_checkpoint(_state_path(out), t, dict(run_meta, encoder_id=encoder_id, epoch=ep, opt_groups=groups, best=best, bad_epochs=bad_epochs, history=hist,
-                                                      sched=sched.state_dict(), done=stop or ep == cfg.epochs - 1),
-                            sync=stop or ep == cfg.epochs - 1)   # the rename alone survives a killed process
+            save_state(out, model, best_state, opt, sched, rng, dict(run_meta, encoder_id=encoder_id, epoch=ep, best=best,
+                       bad_epochs=bad_epochs, history=hist), done=stop or ep == cfg.epochs - 1)
         if stop: break
     if progress and hasattr(bar, 'close'): bar.close()
     if best_state is not None: model.load_state_dict(best_state)
@@ -261,7 +207,8 @@ def prepare(encoder:str|object='minilm', # encoder name or instance
             verbose:bool=True) -> Prepared:
     "Load, deduplicate, split and embed the training data."
     from e2c.data import load_sources, split_by_palette, DEFAULT_SOURCES
-    from e2c.encoders import get_encoder, encode_cached
+    from e2c.encoders import get_encoder
+    from e2c.cache import encode_cached
     enc = get_encoder(encoder) if isinstance(encoder, str) else encoder
     ps = load_sources(sources or DEFAULT_SOURCES, verbose=verbose)
     train, val = split_by_palette(ps, val_frac=val_frac, seed=seed, verbose=verbose)
@@ -271,11 +218,6 @@ def prepare(encoder:str|object='minilm', # encoder name or instance
     return Prepared(train, val, tr, va, enc, f'{ps.fingerprint()}-split{val_frac:g}s{seed}')
 
 # %% ../nbs/05_train.ipynb #0062ac6a
-def sort_by_lightness(pal):
-    "Palettes (..., 5, 3) with their colours sorted darkest → lightest."
-    pal = np.asarray(pal)
-    return np.take_along_axis(pal, pal[..., 0].argsort(-1)[..., None], -2)
-
 def nearest(query, keys, bs:int=1024) -> np.ndarray:
     "Index of the most similar row of `keys` for each row of `query` (unit embeddings, cosine similarity)."
     q, k = torch.as_tensor(np.asarray(query, np.float32)), torch.as_tensor(np.asarray(keys, np.float32))
@@ -290,9 +232,9 @@ def baselines(prep:Prepared) -> dict:
             'mean palette (sorted by L)': float(matched_dist(const(sort_by_lightness(trp).mean(0)), vap).mean()),
             'nearest-neighbour retrieval': float(matched_dist(trp[nn], vap).mean())}
 
-def model_distances(model, prep:Prepared, cond=None) -> dict:
+def model_distances(model, prep:Prepared) -> dict:
     "Order-free and slot-by-slot validation distances of a model's raw predictions."
-    pred, vap = model.predict(prep.va.emb.numpy(), cond), prep.va.pal.numpy()
+    pred, vap = model.predict(prep.va.emb.numpy()), prep.va.pal.numpy()
     return {'order-free': float(matched_dist(pred, vap).mean()), 'slot by slot': float(np.linalg.norm(pred - vap, axis=-1).mean())}
 
 # %% ../nbs/05_train.ipynb #9b8d0b8f
@@ -300,46 +242,3 @@ RECIPES = {
     'reference': TrainConfig(),
     'e2c': TrainConfig(recon='matched', w_triplet=0., w_spread=0., patience=20),
 }
-
-# %% ../nbs/05_train.ipynb #9b7b76f3
-def train_model(encoder:str='minilm', sources=None, recipe:str='affect', epochs:int|None=None, out=None,
-                seed:int=0, resume:bool=False, val_frac:float=0.1, patience:int|None=None, progress:bool=True, verbose:bool=True):
-    "Prepare the data, train with a recipe and write the checkpoint; returns (model, history, report)."
-    if epochs is not None and (isinstance(epochs, bool) or epochs < 1): raise ValueError(f"epochs must be a positive integer, got {epochs}")
-    if patience is not None and patience < 1: raise ValueError(f"patience must be a positive integer, got {patience}")
-    if recipe == 'affect':
-        from e2c.affect import train_affect
-        return train_affect(encoder=encoder, sources=sources, epochs=epochs, out=out, seed=seed, resume=resume,
-                            val_frac=val_frac, patience=patience, progress=progress, verbose=verbose)
-    if recipe not in RECIPES: raise ValueError(f"unknown recipe {recipe!r}; choose from affect, {', '.join(RECIPES)}")
-    prep = prepare(encoder, sources, val_frac, seed, verbose)
-    cfg = dataclasses.replace(RECIPES[recipe], seed=seed, **({'epochs': epochs} if epochs else {}),
-                              **({'patience': patience} if patience is not None else {}))
-    model, hist = fit(prep.tr, prep.va, cfg, out=out, encoder_id=prep.encoder.id, resume=resume, progress=progress,
-                      meta=dict(data=prep.fingerprint, recipe=recipe, sources=list(sources or []) or 'default'))
-    report = model_distances(model, prep) | {'baselines': baselines(prep)}
-    return model, hist, report
-
-# %% ../nbs/05_train.ipynb #1ccc3865
-@call_parse
-def e2c_train(
-    encoder:str='minilm', # text encoder: minilm (offline, default) or clip (ViT-B-32 OpenAI weights)
-    sources:str='e2c_val,tagged,pat_train,pat_val', # comma-separated data sources (see e2c.data.LOADERS)
-    recipe:str='affect', # affect (emotion-aware, the shipped model), e2c (improved loss) or reference (the reference design's loss)
-    epochs:int=None, # maximum epochs (default: the recipe's, 200)
-    out:str='e2c-model.safetensors', # checkpoint to write (the training state goes next to it)
-    seed:int=0, # seed of the split, the initialisation and the batches
-    resume:bool=False, # continue an interrupted run from the state next to --out
-    val_frac:float=0.1, # fraction of palettes held out for validation
-    patience:int=None, # early stopping patience in epochs (default: the recipe's)
-    quiet:bool=False, # no progress bars or tables
-):
-    "Train a text-to-palette model on the palette data sets and write a checkpoint."
-    import sys
-    try:
-        model, hist, report = train_model(encoder, [s.strip() for s in sources.split(',') if s.strip()], recipe, epochs, out,
-                                          seed, resume, val_frac, patience, progress=not quiet, verbose=not quiet)
-    except (ValueError, FileNotFoundError, CheckpointError) as e:
-        print(f'e2c-train: error: {e}', file=sys.stderr); return 2
-    print(json.dumps({'checkpoint': str(out), 'epochs_run': len(hist), **report}, indent=1, default=float))
-    return 0

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from pythonosc.udp_client import SimpleUDPClient
 from e2c.generate import load_generator
-from e2c.osc import Bridge, FrameRecorder
+from e2c.osc import FrameRecorder
+from e2c.bridge import Bridge
 from e2c.emotions import CLASSES, VA
 
 @pytest.fixture(scope='module')

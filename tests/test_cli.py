@@ -12,7 +12,8 @@ import torch
 from e2c.generate import ASSETS, CHECKPOINTS, e2c_palette
 from e2c.model import Text2Palette
 from e2c.palette import Palette
-from e2c.train import e2c_train, save_model
+from e2c.recipes import e2c_train
+from e2c.checkpoint import save_model
 
 PROMPT = 'sad and depressed'
 HEX5 = re.compile(r'#[0-9a-f]{6}( #[0-9a-f]{6}){4}')

@@ -6,7 +6,7 @@ import hashlib, json, os, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 import numpy as np
 import pytest
-from e2c.encoders import EmbeddingCache, _read_table, encode_cached, text_key
+from e2c.cache import EmbeddingCache, _read_table, encode_cached, text_key
 
 TEXTS = ['sad', 'depressed', 'elated', 'a calm morning by the sea', 'sad', '😢 so sad', 'nervous and tense']
 
@@ -37,7 +37,8 @@ def py(code, cache, *, wait=True, timeout=300):
 
 MINILM_RUN = '''
 import json, sys, numpy as np
-from e2c.encoders import MiniLMEncoder, encode_cached, default_cache
+from e2c.encoders import MiniLMEncoder
+from e2c.cache import encode_cached, default_cache
 class Counting(MiniLMEncoder):
     seen = []
     def _embed(self, texts): self.seen += texts; return super()._embed(texts)
@@ -85,7 +86,7 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     n_proc, rounds, per_round = 4, 15, 40
     code = HASH_ENCODER + '''
 import sys
-from e2c.encoders import encode_cached
+from e2c.cache import encode_cached
 enc, p = HashEncoder(), int(sys.argv[1])
 for r in range(ROUNDS):
     encode_cached(enc, [f'p{p} r{r} t{i}' for i in range(PER)] + ['shared text'])
@@ -107,7 +108,7 @@ for r in range(ROUNDS):
 
 def test_a_writer_killed_mid_write_leaves_the_old_file_intact(tmp_path):
     cache = tmp_path / 'cache'
-    py(HASH_ENCODER + "from e2c.encoders import encode_cached\nencode_cached(HashEncoder(), ['first', 'second'])", cache)
+    py(HASH_ENCODER + "from e2c.cache import encode_cached\nencode_cached(HashEncoder(), ['first', 'second'])", cache)
     f = cache / 'hash-test.safetensors'
     before = f.read_bytes()
     # a writer that stops for good inside fsync, after its temporary file is written, and is then killed
@@ -115,7 +116,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_file_intact(tmp_path):
 import os, sys, time
 def stuck(fd): print('in fsync', flush=True); time.sleep(600)
 os.fsync = stuck
-from e2c.encoders import encode_cached
+from e2c.cache import encode_cached
 encode_cached(HashEncoder(), ['third'])
 '''
     p = py(code, cache, wait=False)
@@ -130,7 +131,7 @@ encode_cached(HashEncoder(), ['third'])
         p.stdout.close(); p.stderr.close()
     assert f.read_bytes() == before  # readers still see the complete old file
     stdout, stderr = py(HASH_ENCODER + '''
-from e2c.encoders import encode_cached, default_cache
+from e2c.cache import encode_cached, default_cache
 e = encode_cached(HashEncoder(), ['first', 'second', 'third'])
 print(default_cache().hits, default_cache().misses)
 ''', cache)
@@ -142,10 +143,10 @@ print(default_cache().hits, default_cache().misses)
 
 def test_a_file_of_another_encoder_is_not_trusted(tmp_path):
     cache = tmp_path / 'cache'
-    py(HASH_ENCODER + "from e2c.encoders import encode_cached\nencode_cached(HashEncoder(), ['calm'])", cache)
+    py(HASH_ENCODER + "from e2c.cache import encode_cached\nencode_cached(HashEncoder(), ['calm'])", cache)
     (cache / 'hash-test.safetensors').rename(cache / 'hash-other.safetensors')
     stdout, stderr = py(HASH_ENCODER + '''
-from e2c.encoders import encode_cached, default_cache
+from e2c.cache import encode_cached, default_cache
 class Other(HashEncoder): id = 'hash-other'
 encode_cached(Other(), ['calm'])
 print(default_cache().misses)

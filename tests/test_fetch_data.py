@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from e2c.data import (E2C_KNOWN, SUMS_FILE, FetchError, e2c_fetch_data, fetch_data, fetch_file, load_e2c,
-                      sha256_file, OKLAB_COLS)
+from e2c.fetch import E2C_KNOWN, FetchError, e2c_fetch_data, fetch_data, fetch_file
+from e2c.files import SUMS_FILE, sha256_file
+from e2c.data import load_e2c, OKLAB_COLS
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -213,7 +214,7 @@ def _cli(tmp_path):
     exe = Path(sys.executable).parent/'e2c-fetch-data'
     if exe.is_file(): return [sys.executable, str(exe)]
     runner = tmp_path/'e2c-fetch-data'
-    runner.write_text('import sys\nfrom e2c.data import e2c_fetch_data\nif __name__ == "__main__":\n    sys.exit(e2c_fetch_data())\n')
+    runner.write_text('import sys\nfrom e2c.fetch import e2c_fetch_data\nif __name__ == "__main__":\n    sys.exit(e2c_fetch_data())\n')
     return [sys.executable, str(runner)]
 
 

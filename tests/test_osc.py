@@ -12,7 +12,9 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 from e2c.emotions import CLASSES, VA
 from e2c.oklab import delta_eok
-from e2c.osc import AnchorSource, Bridge, PaletteSender, OUT_ADDRESSES
+from e2c.osc import OUT_ADDRESSES
+from e2c.stream import PaletteSender
+from e2c.bridge import AnchorSource, Bridge
 from e2c.palette import Palette
 
 SRC = AnchorSource()
@@ -328,7 +330,7 @@ def bridge_cmd(tmp_path):
     exe = Path(sys.executable).parent / 'e2c-bridge'
     if exe.exists(): return [str(exe)]
     script = tmp_path / 'e2c_bridge.py'
-    script.write_text('import sys\nfrom e2c.osc import e2c_bridge\nsys.exit(e2c_bridge())\n')
+    script.write_text('import sys\nfrom e2c.bridge import e2c_bridge\nsys.exit(e2c_bridge())\n')
     return [sys.executable, str(script)]
 
 

@@ -7,7 +7,8 @@ import json, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
 import torch
-from e2c.train import TrainConfig, CheckpointError, fit, read_checkpoint, synthetic_tensors
+from e2c.train import TrainConfig, fit, synthetic_tensors
+from e2c.checkpoint import CheckpointError, read_checkpoint
 
 EPOCHS, N, D, BS = 8, 6000, 64, 32
 CFG = dict(epochs=EPOCHS, bs=BS, hidden=128, head_hidden=16, seed=3)
