@@ -337,7 +337,7 @@ def bridge_cmd(tmp_path):
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
 def test_cli_serves_and_shuts_down_cleanly(tmp_path, unity, sig):
     cmd = bridge_cmd(tmp_path) + ['--listen-port', '0', '--unity-port', str(unity.port), '--anchors', '--seconds', '0.05',
-                                  '--keepalive', '0']
+                                  '--keepalive', '0', '--tau', '0', '--margin', '0', '--dwell', '0']
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         with selectors.DefaultSelector() as sel:     # the start-up line, or give up after 30 s
