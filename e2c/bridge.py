@@ -344,7 +344,7 @@ def load_source(checkpoint:str|None=None, # generator checkpoint, passed to `loa
     return AnchorSource(), 'the reference anchors'
 
 # %% ../nbs/08b_bridge.ipynb #1c745e6a
-TAU, MARGIN, DWELL = 0.8, 0.1, 0.3   # e2c-bridge's defaults, from benchmarks/bench_steady.py
+TAU, MARGIN, DWELL = 1.0, 0.2, 0.25   # e2c-bridge's defaults, from benchmarks/bench_steady.py (see e2c.replay)
 
 def _bad(msg:str):
     "Say what is wrong with the options in one line and exit with status 2."

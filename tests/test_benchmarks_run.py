@@ -38,3 +38,21 @@ def test_bench_encoders_small_run():
 def test_bench_data_small_run():
     out = run_script('bench_data.py', '--rows', '2000', '--runs', '1')
     assert 'load_e2c synthetic' in out and '2,000 rows' in out and 'dedup synthetic' in out
+
+def bench_main(name):
+    "The `main` of benchmarks/`name`.py (scripts that return a dict of figures)."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, HERE.parent / 'benchmarks' / f'{name}.py')
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod.main
+
+def test_bench_steady_small_run(capsys):
+    r = bench_main('bench_steady')(minutes=3, seeds=1, taus=(0, 1), margins=(0.2,), dwells=(0.25,))
+    assert r['raw']['spurious_per_min'] > r['curve'][1]['spurious_per_min'] and r['settings'] == 3
+    assert 'trade-off along tau' in capsys.readouterr().out
+
+def test_bench_flood_small_run(capsys):
+    r = bench_main('bench_flood')(seconds=0.5, switches=(5e-4,), floods=('garbage',))
+    g = r[('garbage', 5e-4)]
+    assert g['frames'] == g['expected'] == 30 and g['read'] > 0 and r['parse_ms'] > 0
+    assert 'p99 ms' in capsys.readouterr().out

@@ -368,7 +368,7 @@ def test_cli_serves_and_shuts_down_cleanly(tmp_path, unity, sig):
 def test_cli_help_explains_every_option(tmp_path):
     out = subprocess.run(bridge_cmd(tmp_path) + ['--help'], capture_output=True, text=True, timeout=30).stdout
     for opt in ['--listen-host', '--listen-port', '--unity-host', '--unity-port', '--seconds', '--fps', '--easing',
-                '--checkpoint', '--anchors', '--keepalive', '--priority', '--duration', '--verbose']:
+                '--checkpoint', '--anchors', '--keepalive', '--priority', '--duration', '--verbose', '--tau', '--margin', '--dwell']:
         assert opt in out, opt
 
 
