@@ -5,8 +5,8 @@
 Real UDP sockets on 127.0.0.1. The bridge (`e2c.bridge.Bridge`, anchor palettes, e2c-bridge's steadiness defaults) runs
 in this process and plays one long transition (`--seconds`, at `--fps`); a stand-in Unity in a child process records
 the arrival time of every frame, and a flooder in another child process sends, for the whole transition, either
-nothing, random garbage datagrams, or 60 kB bundles of 1,870 valid messages (labels, probabilities, points), as fast
-as it can. For each flood and Python thread switch interval (`sys.setswitchinterval`; the bridge sets 0.5 ms while it
+nothing, random garbage datagrams, or 60 kB bundles of 1,870 valid messages (indices, probabilities, points, all for
+the transition's class), as fast as it can. For each flood and Python thread switch interval (`sys.setswitchinterval`; the bridge sets 0.5 ms while it
 serves, Python's default is 5 ms) it prints the lateness of each frame against its schedule (t0 + k/fps, t0 the first
 frame's arrival): p50, p99 and max in ms (goal: p99 ≤ 2 ms at 60 fps during a flood), how many datagrams the bridge
 read meanwhile, and the time it took to read one bundle. All processes time with CLOCK_MONOTONIC (perf_counter).
@@ -30,13 +30,14 @@ def unity(q, ready, n):
 
 
 def bundle_1870():
-    "A 60 kB OSC bundle of 1,870 valid requests (class indices, with a probability vector and a point every 100)."
+    "A 60 kB OSC bundle of 1,870 valid requests, all for the class the transition goes to (so that none changes the target)."
     from pythonosc.osc_bundle_builder import OscBundleBuilder, IMMEDIATELY
     from e2c.osc import _osc_msg, IN_INDEX, IN_PROBS, IN_VA
+    from e2c.emotions import VA
     b = OscBundleBuilder(IMMEDIATELY)
     for k in range(1870):
-        b.add_content(_osc_msg(IN_PROBS, 'f', [1 / 9] * 9) if k % 100 == 50 else _osc_msg(IN_VA, 'f', [0.1, 0.2]) if k % 100 == 99
-                      else _osc_msg(IN_INDEX, 'i', [k % 9]))
+        b.add_content(_osc_msg(IN_PROBS, 'f', list(np.eye(9)[2])) if k % 100 == 50 else _osc_msg(IN_VA, 'f', list(VA[2]))
+                      if k % 100 == 99 else _osc_msg(IN_INDEX, 'i', [2]))
     return b.build().dgram
 
 

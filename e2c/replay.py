@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
 from fastcore.script import call_parse
-from .oklab import transition_frames, gamut_map, delta_eok, EASINGS
+from .oklab import transition_frames, gamut_map, delta_eok, srgb_to_hex
 from .palette import palette_dist
 from .emotions import CLASSES, VA, get_emotion, check_probs, check_va
 from .steady import Coalescer, Steady
@@ -198,7 +198,7 @@ def fig_strip(r:dict, title:str='Palette over time, with the true and the recogn
     s, t, srgb = r['session'], r['t'], r['srgb']
     grid = np.linspace(0, max(s.duration, t[-1] if len(t) else 0), columns)
     idx = np.clip(np.searchsorted(t, grid, 'right') - 1, 0, len(t) - 1)
-    hexes = [[f'#{r:02x}{g:02x}{b:02x}' for r, g, b in (np.clip(srgb[idx, k], 0, 1) * 255).round().astype(int)] for k in range(5)]
+    hexes = [srgb_to_hex(np.clip(srgb[idx, k], 0, 1)).tolist() for k in range(5)]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.35, 0.65], vertical_spacing=0.05)
     w = grid[1] - grid[0] if columns > 1 else 1
     for k in range(5):   # one stacked bar per column and colour, darkest at the bottom

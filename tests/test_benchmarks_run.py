@@ -40,11 +40,10 @@ def test_bench_data_small_run():
     assert 'load_e2c synthetic' in out and '2,000 rows' in out and 'dedup synthetic' in out
 
 def bench_main(name):
-    "The `main` of benchmarks/`name`.py (scripts that return a dict of figures)."
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(name, HERE.parent / 'benchmarks' / f'{name}.py')
-    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
-    return mod.main
+    "The `main` of benchmarks/`name`.py (scripts that return a dict of figures), importable by name for spawned children."
+    import importlib
+    if str(HERE.parent / 'benchmarks') not in sys.path: sys.path.insert(0, str(HERE.parent / 'benchmarks'))
+    return importlib.import_module(name).main
 
 def test_bench_steady_small_run(capsys):
     r = bench_main('bench_steady')(minutes=3, seeds=1, taus=(0, 1), margins=(0.2,), dwells=(0.25,))
