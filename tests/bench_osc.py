@@ -102,7 +102,7 @@ def latency_client(q, trials):
 def pct(x, p): return float(np.percentile(x, p))
 
 def throughput(ctx, n, rates, kind):
-    from e2c.osc import Bridge
+    from e2c.bridge import Bridge
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); sink.bind(('127.0.0.1', 0))   # Unity that never reads
     dgrams, best, rows = messages(kind, n), 0, []
     with Bridge(listen=('127.0.0.1', 0), unity=sink.getsockname(), keepalive=None).start() as br:
@@ -138,7 +138,7 @@ def spawn(ctx, prio, target, *args):
     return p, q
 
 def jitter(ctx, reps, prio=0):
-    from e2c.osc import Bridge
+    from e2c.bridge import Bridge
     n = 60 * reps + 1
     p, q = spawn(ctx, prio, unity_recorder, n, 3.0)
     port, sent = q.get(), []
@@ -148,6 +148,7 @@ def jitter(ctx, reps, prio=0):
             def send(self, d): sent.append(time.perf_counter()); return sock.send(d)
             def close(self): sock.close()
             def fileno(self): return sock.fileno()
+            def getsockopt(self, *a): return sock.getsockopt(*a)
         snd.sock = Timed()
         snd.send(br.palettes[0])
         for r in range(reps):
@@ -169,7 +170,7 @@ def jitter(ctx, reps, prio=0):
     return pct(jr, 99)
 
 def latency(ctx, trials, prio=0):
-    from e2c.osc import Bridge
+    from e2c.bridge import Bridge
     p, q = spawn(ctx, prio, latency_client, trials)
     uport = q.get()
     with Bridge(listen=('127.0.0.1', 0), unity=('127.0.0.1', uport), keepalive=None, priority=prio).start() as br:
