@@ -105,7 +105,7 @@ def latency_client(q, back, trials):
 def pct(x, p): return float(np.percentile(x, p))
 
 def throughput(ctx, n, rates, kind):
-    from e2c.osc import Bridge
+    from e2c.bridge import Bridge
     dgrams, best, rows = messages(kind, n), 0, []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:        # Unity that never reads
         sink.bind(('127.0.0.1', 0))
@@ -156,7 +156,7 @@ def receive(q, p, who):
             except queue.Empty: raise RuntimeError(f"the {who} process ended (exit code {p.exitcode}) without reporting") from None
 
 def jitter(ctx, reps, prio=0):
-    from e2c.osc import Bridge
+    from e2c.bridge import Bridge
     n = 60 * reps + 1
     sent = []
     with spawn(ctx, prio, unity_recorder, n, 3.0) as (p, q):
@@ -190,7 +190,7 @@ def jitter(ctx, reps, prio=0):
                 sender=stats(js), receiver=stats(jr))
 
 def latency(ctx, trials, prio=0):
-    from e2c.osc import Bridge
+    from e2c.bridge import Bridge
     back = ctx.Queue()
     try:
         with spawn(ctx, prio, latency_client, back, trials) as (p, q):

@@ -16,9 +16,10 @@ from .emotions import CLASSES, VA, ANCHORS, SIGMA_VA, get_emotion, check_probs, 
 from .osc import *
 from .osc import _log
 from .stream import PaletteSender, Transition, _realtime
+from .steady import Coalescer, Steady
 
 # %% auto #0
-__all__ = ['PaletteSource', 'AnchorSource', 'Reject', 'Bridge', 'load_source', 'e2c_bridge']
+__all__ = ['TAU', 'MARGIN', 'DWELL', 'PaletteSource', 'AnchorSource', 'Reject', 'Bridge', 'load_source', 'e2c_bridge']
 
 # %% ../nbs/08b_bridge.ipynb #4038c437
 @runtime_checkable
@@ -78,6 +79,7 @@ def _check_index(args) -> int:
 def _probs_args(args) -> np.ndarray:
     if len(args) != len(CLASSES) or not all(map(_is_num, args)):
         raise Reject('bad_args', f'{IN_PROBS} takes {len(CLASSES)} numbers, got {_show(args)}')
+    if not math.isfinite(sum(map(float, args))): raise Reject('bad_probs', f'probabilities must have a finite sum, got {_show(args)}')
     try: return check_probs(args)
     except ValueError as e: raise Reject('bad_probs', str(e)) from None
 
@@ -96,7 +98,7 @@ _HANDLERS = {IN_LABEL: ('index', _check_label), IN_INDEX: ('index', _check_index
              IN_VA: ('va', _check_va), IN_SECONDS: ('seconds', _check_seconds)}
 
 # %% ../nbs/08b_bridge.ipynb #3bba8de9
-_COUNTERS = ['received', 'handled', 'coalesced', 'malformed', 'unknown_address', 'bad_args', 'unknown_label',
+_COUNTERS = ['received', 'handled', 'coalesced', 'observations', 'held', 'malformed', 'unknown_address', 'bad_args', 'unknown_label',
              'bad_index', 'bad_probs', 'bad_va', 'source_errors']
 
 def _by_lightness(pal) -> Palette:
@@ -133,19 +135,25 @@ class Bridge:
                  easing:str='ease_in_out', # easing curve, a name of `e2c.oklab.EASINGS`
                  keepalive:float|None=1.0, # resend the current palette after this many idle seconds
                  priority:int=0, # SCHED_FIFO priority of the receive loop and the frame clock (Linux; 0: normal)
-                 rcvbuf:int=4 << 20): # receive buffer to ask for, bytes
+                 rcvbuf:int=4 << 20, # receive buffer to ask for, bytes
+                 tau:float=0.0, # time constant of the smoothing of observations, seconds (see `e2c.steady.Steady`)
+                 margin:float=0.0, # lead in probability a challenger needs over the target class (hysteresis)
+                 dwell:float=0.0, # seconds a challenger must keep its lead before the target changes
+                 switch_interval:float|None=5e-4): # Python's thread switch interval while serving, seconds (None: leave it)
         self.source = AnchorSource() if source is None else source
         self.palettes = _class_table(self.source)
         if easing not in EASINGS: raise ValueError(f"unknown easing {easing!r}; choose from {', '.join(EASINGS)}")
         if not (0 < fps <= 1000 and 0 <= seconds <= 60): raise ValueError(f'need 0 < fps ≤ 1000 and 0 ≤ seconds ≤ 60, got {fps}, {seconds}')
-        store_attr('seconds,fps,easing,priority')
+        if keepalive is not None and not 0 < keepalive < math.inf: raise ValueError(f'keepalive must be a positive number of seconds, got {keepalive}')
+        self.steady = Steady(tau, margin, dwell)
+        store_attr('seconds,fps,easing,priority,switch_interval')
         self.sock = _listen_socket(*listen, rcvbuf)
         self.rcvbuf = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         if self.rcvbuf < rcvbuf: _log.warning(f'receive buffer is {self.rcvbuf:,} bytes, asked for {rcvbuf:,}: bursts may be lost '
                                              f'(raise net.core.rmem_max)')
         try: self.sender = PaletteSender(*unity, keepalive=keepalive, priority=priority)
         except Exception: self.sock.close(); raise
-        self._n, self._logged, self._pending = Counter(dict.fromkeys(_COUNTERS, 0)), set(), None
+        self._n, self._logged, self._coal, self._t_obs = Counter(dict.fromkeys(_COUNTERS, 0)), set(), Coalescer(), -math.inf
         self._wake_r, self._wake_w = socket.socketpair()
         self._stop, self._thread, self._closed = threading.Event(), None, False
 
@@ -260,21 +268,33 @@ def _datagram(self:Bridge, d:bytes):
         except Reject as r: self._reject(r.kind, str(r)); continue
         self._n['handled'] += 1
         if kind == 'seconds': self.seconds = x; continue
-        self._n['coalesced'] += self._pending is not None
-        self._pending = (kind, x)
+        self._coal.add(kind, x)
 
 # %% ../nbs/08b_bridge.ipynb #d078b714
 @patch
-def _flush(self:Bridge):
-    "Act on the latest request of the batch."
-    if self._pending is None: return
-    (kind, x), self._pending = self._pending, None
-    try: self._go(kind, x)
-    except Exception as e: self._reject('source_errors', f'the palette source failed on {kind} {x}: {e!r}')
+def _flush(self:Bridge, t:float):
+    "Take this frame's observation (if any) at time `t` and act on it; never raises."
+    n, obs = len(self._coal), self._coal.take()
+    if obs is not None: self._n['observations'] += 1; self._n['coalesced'] += n - 1; self._t_obs = t
+    try:
+        if self.steady.raw:
+            if obs is not None: self._go(*obs)
+            return
+        new = self.steady.tick(t) if obs is None else self.steady.observe(*obs, t)
+        if new is not None: self._go('index', new)
+        elif obs is not None: self._n['held'] += 1
+    except Exception as e: self._reject('source_errors', f'the palette source failed on {obs}: {e!r}')
 
 # %% ../nbs/08b_bridge.ipynb #50f58cee
 @patch
 def _serve(self:Bridge, duration:float|None=None):
+    old = sys.getswitchinterval()
+    if self.switch_interval: sys.setswitchinterval(self.switch_interval)
+    try: self._serve_rt(duration)
+    finally: sys.setswitchinterval(old)
+
+@patch
+def _serve_rt(self:Bridge, duration:float|None=None):
     if self.priority:   # for the time it serves, the calling thread runs at the real-time priority
         old = os.sched_getscheduler(0), os.sched_getparam(0)
         if _realtime(self.priority):
@@ -288,20 +308,26 @@ def _serve_loop(self:Bridge, duration:float|None=None):
     end = None if duration is None else time.monotonic() + duration
     with selectors.DefaultSelector() as sel:
         sel.register(self.sock, selectors.EVENT_READ); sel.register(self._wake_r, selectors.EVENT_READ)
-        batch = 0
+        period, due = 1 / self.fps, None    # due: when this frame's observation is to be taken
         while not self._stop.is_set():
             try: d = self.sock.recv(65536)
             except (BlockingIOError, InterruptedError): d = None
             except OSError as e: _log.debug(f'receive failed: {e}'); d = None
+            now = time.perf_counter()
             if d is not None:
-                self._n['received'] += 1; batch += 1
+                self._n['received'] += 1
                 self._datagram(d)
-                if batch < 256: continue
-            self._flush(); batch = 0
+                if due is None: due = max(now, self._t_obs + period)
+                if now < due + period: continue      # a flood: take the observation one frame late at most
+            if due is not None and now >= due:
+                self._flush(now)
+                due = now + period if self.steady.busy else None
             left = None if end is None else end - time.monotonic()
             if left is not None and left <= 0: break
             if d is None:
-                for key, _ in sel.select(left):
+                wait = None if due is None else max(due - now, 0)
+                if left is not None: wait = left if wait is None else min(wait, left)
+                for key, _ in sel.select(wait):
                     if key.fileobj is self._wake_r: self._wake_r.recv(64)
 
 # %% ../nbs/08b_bridge.ipynb #05eacb43
@@ -318,6 +344,27 @@ def load_source(checkpoint:str|None=None, # generator checkpoint, passed to `loa
     return AnchorSource(), 'the reference anchors'
 
 # %% ../nbs/08b_bridge.ipynb #1c745e6a
+TAU, MARGIN, DWELL = 1.0, 0.2, 0.25   # e2c-bridge's defaults, from benchmarks/bench_steady.py (see e2c.replay)
+
+def _bad(msg:str):
+    "Say what is wrong with the options in one line and exit with status 2."
+    print(f'e2c-bridge: error: {msg}', file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+def _check_options(listen_port, unity_port, seconds, fps, easing, keepalive, priority, duration, tau, margin, dwell):
+    "One line for the first bad option, exit status 2."
+    for name, v, lo in (('--listen-port', listen_port, 0), ('--unity-port', unity_port, 1)):
+        if not lo <= v <= 65535: _bad(f'{name} {v} is not a UDP port ({lo}..65535)')
+    if easing not in EASINGS: _bad(f"unknown --easing {easing!r}; choose from {', '.join(EASINGS)}")
+    if not 0 < fps <= 1000: _bad(f'--fps {fps} must lie in (0, 1000]')
+    if not 0 <= seconds <= 60: _bad(f'--seconds {seconds} must lie in [0, 60]')
+    for name, v in (('--keepalive', keepalive), ('--duration', duration)):
+        if not 0 <= v < math.inf: _bad(f'{name} {v} must be a number of seconds ≥ 0 (0: {"never" if name == "--keepalive" else "until Ctrl-C"})')
+    if not 0 <= priority <= 99: _bad(f'--priority {priority} must lie in 0..99')
+    try: Steady(tau, margin, dwell)
+    except ValueError as e: _bad(f'--{e}')
+
+# %% ../nbs/08b_bridge.ipynb #d6515748
 @call_parse
 def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recogniser (0.0.0.0: all interfaces)
                listen_port:int=BRIDGE_PORT, # UDP port to listen on (0: any free port, printed at start)
@@ -331,14 +378,22 @@ def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recog
                keepalive:float=1.0, # resend the current palette after this many idle seconds (0: never)
                priority:int=0, # real-time (SCHED_FIFO) priority, 1-99, of the receive loop and frame clock; needs root or CAP_SYS_NICE (0: normal)
                duration:float=0, # stop after this many seconds (0: run until Ctrl-C)
-               verbose:bool=False): # log every refused message, not only the first of each kind
+               verbose:bool=False, # log every refused message, not only the first of each kind
+               tau:float=TAU, # time constant of the smoothing of the recogniser's observations, seconds (0: none)
+               margin:float=MARGIN, # lead in probability a new class needs over the target class (hysteresis; 0: none)
+               dwell:float=DWELL): # seconds a new class must keep its lead before the scene changes (tau, margin, dwell all 0: follow every observation)
     "Listen for the emotion recogniser over OSC and stream palette transitions to Unity."
+    _check_options(listen_port, unity_port, seconds, fps, easing, keepalive, priority, duration, tau, margin, dwell)
     h = logging.StreamHandler(sys.stderr)
     h.setFormatter(logging.Formatter('%(asctime)s e2c-bridge %(levelname)s: %(message)s'))
-    _log.addHandler(h); old_level = _log.level; _log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    wlog = logging.getLogger('py.warnings')       # numpy's RuntimeWarnings go through the same log
+    _log.addHandler(h); wlog.addHandler(h); logging.captureWarnings(True)
+    old_level = _log.level; _log.setLevel(logging.DEBUG if verbose else logging.INFO)
     try:
-        src, what = load_source(checkpoint, anchors)
-        try: br = Bridge(src, (listen_host, listen_port), (unity_host, unity_port), seconds, fps, easing, keepalive or None, priority)
+        try: src, what = load_source(checkpoint, anchors)
+        except Exception as e: _bad(f'cannot load the generator checkpoint {checkpoint!r}: {e}'.replace('\n', ' '))
+        try: br = Bridge(src, (listen_host, listen_port), (unity_host, unity_port), seconds, fps, easing, keepalive or None, priority,
+                         tau=tau, margin=margin, dwell=dwell)
         except OSError as e: raise SystemExit(f'e2c-bridge: cannot listen on {listen_host}:{listen_port} or reach '
                                               f'{unity_host}:{unity_port}: {e}') from None
         with br:
@@ -348,4 +403,4 @@ def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recog
             br.serve_forever(duration or None)
         print(br.report(), flush=True)
         return br.counters
-    finally: _log.removeHandler(h); _log.setLevel(old_level)
+    finally: _log.removeHandler(h); wlog.removeHandler(h); logging.captureWarnings(False); _log.setLevel(old_level)

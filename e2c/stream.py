@@ -37,6 +37,8 @@ class PaletteSender:
                  interrupt_easing:str|None='ease_out', # easing of a transition that interrupts another (None: as asked)
                  keepalive:float|None=None, # resend the current palette after this many idle seconds
                  priority:int=0): # SCHED_FIFO priority of the frame clock (Linux; 0: normal scheduling)
+        if keepalive is not None and not 0 < keepalive < math.inf:   # 0 or less would resend in a busy loop
+            raise ValueError(f'keepalive must be a positive number of seconds or None, got {keepalive}')
         store_attr()
         self.realtime = False
         fam, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
@@ -55,15 +57,23 @@ def _emit(self:PaletteSender, dgram:bytes, lab):
     "Stamp the frame number, send, remember what is shown; call with the lock held."
     self._seq = (self._seq + 1) & 0x7fffffff
     self._shown = lab
+    if err := self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):   # the previous frame was refused
+        self.counters['frames'] -= 1; self.counters['send_errors'] += 1
+        self._send_failed(OSError(err, os.strerror(err)))
     try:
         self.sock.send(dgram[:-4] + struct.pack('>i', self._seq))
         self.counters['frames'] += 1
     except OSError as e:
         self.counters['send_errors'] += 1
-        if (k := type(e).__name__) not in self._errs:
-            self._errs.add(k)
-            _log.warning(f'sending to Unity at {self.host}:{self.port} failed ({e}): is it listening? '
-                         f'Further {k} are counted, not logged')
+        self._send_failed(e)
+
+@patch
+def _send_failed(self:PaletteSender, e:OSError):
+    "Log the first failure of each kind."
+    if (k := type(e).__name__) not in self._errs:
+        self._errs.add(k)
+        _log.warning(f'sending to Unity at {self.host}:{self.port} failed ({e}): is it listening? '
+                     f'Further {k} are counted, not logged')
 
 # %% ../nbs/08a_stream.ipynb #95cdadb9
 @patch
@@ -203,6 +213,8 @@ def close(self:PaletteSender):
         self._closed, self._gen = True, self._gen + 1
         self._cv.notify_all()
     if self._thread is not threading.current_thread(): self._thread.join()
+    if self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):   # the last frame was refused too
+        self.counters['frames'] -= 1; self.counters['send_errors'] += 1
     self.sock.close()
     for j in (self._job, self._last):
         if j is not None and not j.done: j.interrupted = True; j._done.set()

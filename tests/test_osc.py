@@ -337,7 +337,7 @@ def bridge_cmd(tmp_path):
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
 def test_cli_serves_and_shuts_down_cleanly(tmp_path, unity, sig):
     cmd = bridge_cmd(tmp_path) + ['--listen-port', '0', '--unity-port', str(unity.port), '--anchors', '--seconds', '0.05',
-                                  '--keepalive', '0']
+                                  '--keepalive', '0', '--tau', '0', '--margin', '0', '--dwell', '0']
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         with selectors.DefaultSelector() as sel:     # the start-up line, or give up after 30 s
@@ -368,7 +368,7 @@ def test_cli_serves_and_shuts_down_cleanly(tmp_path, unity, sig):
 def test_cli_help_explains_every_option(tmp_path):
     out = subprocess.run(bridge_cmd(tmp_path) + ['--help'], capture_output=True, text=True, timeout=30).stdout
     for opt in ['--listen-host', '--listen-port', '--unity-host', '--unity-port', '--seconds', '--fps', '--easing',
-                '--checkpoint', '--anchors', '--keepalive', '--priority', '--duration', '--verbose']:
+                '--checkpoint', '--anchors', '--keepalive', '--priority', '--duration', '--verbose', '--tau', '--margin', '--dwell']:
         assert opt in out, opt
 
 
