@@ -149,19 +149,13 @@ def test_bench_data(monkeypatch):
     dd = res['dedup_synthetic']
     assert dd['rows'] + dd['dropped'] == 2000 and dd['dropped'] >= 0
 
-def bench_main(name):
-    "The `main` of benchmarks/`name`.py (scripts that return a dict of figures), importable by name for spawned children."
-    import importlib
-    if str(HERE.parent / 'benchmarks') not in sys.path: sys.path.insert(0, str(HERE.parent / 'benchmarks'))
-    return importlib.import_module(name).main
-
-def test_bench_steady_small_run(capsys):
-    r = bench_main('bench_steady')(minutes=3, seeds=1, taus=(0, 1), margins=(0.2,), dwells=(0.25,))
+def test_bench_steady_small_run(capsys, monkeypatch):
+    r = bench('bench_steady', monkeypatch).main(minutes=3, seeds=1, taus=(0, 1), margins=(0.2,), dwells=(0.25,))
     assert r['raw']['spurious_per_min'] > r['curve'][1]['spurious_per_min'] and r['settings'] == 3
     assert 'trade-off along tau' in capsys.readouterr().out
 
-def test_bench_flood_small_run(capsys):
-    r = bench_main('bench_flood')(seconds=0.5, switches=(5e-4,), floods=('garbage',))
+def test_bench_flood_small_run(capsys, monkeypatch):
+    r = bench('bench_flood', monkeypatch).main(seconds=0.5, switches=(5e-4,), floods=('garbage',))
     g = r[('garbage', 5e-4)]
     assert g['frames'] == g['expected'] == 30 and g['read'] > 0 and r['parse_ms'] > 0
     assert 'p99 ms' in capsys.readouterr().out
