@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_evaluate.ipynb #4c550c64
 from __future__ import annotations
-import json, time, math, dataclasses
+import json, sys, time, math, dataclasses
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -17,6 +17,8 @@ from .palette import sort_by_lightness
 from .train import prepare, nearest
 from .generate import load_generator
 from .affect import ablation_decoders, ablation_path, load_ablation
+from .latex import write_latex, git_commit
+from . import __version__
 import torch
 import plotly.graph_objects as go
 
@@ -25,7 +27,7 @@ __all__ = ['FONT', 'ABLATION_ROWS', 'AFFECT_TARGETS', 'consistency', 'pair_dista
            'anchor_gap', 'class_prompts', 'reference_metrics', 'ciede_diversity', 'recon_scores', 'score_split',
            'paraphrase_scores', 'styled', 'export_figure', 'fig_circumplex', 'fig_distance_scatter',
            'fig_distance_matrix', 'fig_side_by_side', 'fig_ab_plane', 'fig_grid', 'ablation_row', 'ablation', 'prep_nn',
-           'ablation_decoders_for', 'check_targets', 'run_eval', 'e2c_eval']
+           'ablation_decoders_for', 'check_targets', 'provenance', 'run_eval', 'e2c_eval']
 
 # %% ../nbs/07_evaluate.ipynb #94fc3b1f
 def consistency(samples) -> np.ndarray:
@@ -290,6 +292,13 @@ def check_targets(row:dict, nn:float) -> pd.DataFrame:
     rows['held_out'] = dict(target=f'<= {0.9 * nn:.4f} (10% under retrieval)', value=row['held_out'], met=row['held_out'] <= 0.9 * nn)
     return pd.DataFrame(rows).T
 
+# %% ../nbs/07_evaluate.ipynb #a7c1e0f2
+def provenance(gen, prep, checkpoint=None, n_paraphrases:int=None) -> dict:
+    "What made the numbers: e2c version and git commit, encoder, checkpoint, data sizes and the protocol's temperatures."
+    return dict(e2c=__version__, commit=git_commit(), encoder=gen.encoder.id, checkpoint=str(checkpoint or 'default'),
+                n_train=len(prep.train.texts), n_val=len(prep.val.texts), n_paraphrases=n_paraphrases,
+                temperature=0, sample_temperature=REFERENCE['eval_temperature'])
+
 # %% ../nbs/07_evaluate.ipynb #6bb99e1a
 def _md(df:pd.DataFrame) -> str:
     df = df.copy(); df.index = df.index.map(str)
@@ -300,7 +309,7 @@ def _md(df:pd.DataFrame) -> str:
     return '\n'.join(lines)
 
 def run_eval(out:str|Path='.', figures:str|Path='figures', checkpoint=None, ablate:bool=True, verbose:bool=True) -> dict:
-    "Compute every metric, write metrics.json / metrics.md into `out` and every figure into `figures`."
+    "Compute every metric, write metrics.json / metrics.md and the LaTeX tables and snippets into `out`, every figure into `figures`."
     times, t0 = {}, time.perf_counter()
     def lap(name):
         nonlocal t0
@@ -342,6 +351,7 @@ def run_eval(out:str|Path='.', figures:str|Path='figures', checkpoint=None, abla
                targets=targets.to_dict(orient='index'), retrieval_order_free=nn,
                ablation=None if abl is None else abl.to_dict(orient='index'), figures=files, seconds=times,
                checkpoint=str(checkpoint or 'default'))
+    res['provenance'] = provenance(gen, prep, checkpoint, para['e2c']['n'])
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     (out / 'metrics.json').write_text(json.dumps(res, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))
     md = ['# e2c evaluation', '', '## Reference metrics (9 classes)', '',
@@ -352,6 +362,7 @@ def run_eval(out:str|Path='.', figures:str|Path='figures', checkpoint=None, abla
           '## Targets (e2c default)', '', _md(targets)]
     if abl is not None: md += ['', '## Ablation', '', _md(abl)]
     (out / 'metrics.md').write_text('\n'.join(md) + '\n')
+    for p in write_latex(out / 'metrics.json')['problems']: print(f'e2c-eval: warning: {p}', file=sys.stderr)   # LaTeX tables and figure snippets
     lap('write metrics')
     res['seconds']['total'] = round(sum(times.values()), 2)
     if verbose: print(f"{'total':28} {res['seconds']['total']:6.2f} s")
