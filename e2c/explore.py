@@ -4,25 +4,24 @@
 
 # %% ../nbs/09_explore.ipynb #72e046d5
 from __future__ import annotations
-import base64, html, json, re, time
+import html, time
 import numpy as np
 import torch
 import ipywidgets as W
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from fastcore.basics import patch
-from .palette import Palette, _ink
-from .export import FORMATS
+from .palette import Palette
 from .access import accessibility_html
+from .views import *
+from .views import _style, _ab_panel, _l_panel, _va_panel, _trace
 from .emotions import CLASSES, VA
 from .generate import Generator, MODES, load_generator
 from .osc import UNITY_PORT
 from .stream import PaletteSender
 
 # %% auto #0
-__all__ = ['PIPELINES', 'PLOTLY_MIME', 'pipeline_defaults', 'pipeline_kwargs', 'circumplex_point', 'draw_palette',
-           'draw_circumplex', 'palette_figure', 'circumplex_figure', 'figure_output', 'swatches_html', 'export_links',
-           'Explorer']
+__all__ = ['PIPELINES', 'pipeline_defaults', 'pipeline_kwargs', 'circumplex_point', 'Explorer']
 
 # %% ../nbs/09_explore.ipynb #a6603aea
 PIPELINES = {
@@ -64,133 +63,6 @@ def circumplex_point(gen:Generator, # the generator that made `pal`
     with torch.no_grad(): ex = gen.model.explain(torch.tensor(gen.embed(pal.label)), weight=affect_weight)
     return ex['va'][0].numpy().astype(float), dict(source='affect reader', gate=float(ex['gate'][0]), lam=float(lam),
                                                     weight=float(ex['weight'][0]), top=CLASSES[int(ex['probs'][0].argmax())])
-
-# %% ../nbs/09_explore.ipynb #48af4441
-_AXIS = dict(showgrid=True, gridcolor='#ececec', zeroline=True, zerolinecolor='#c8c8c8', showline=True,
-             linecolor='#999', mirror=True, ticks='outside', tickcolor='#999', title_font_size=12)
-_EDGE = dict(color='#555', width=1)
-
-def _style(fig, height:int, width:int|None):
-    fig.update_layout(template='plotly_white', paper_bgcolor='white', plot_bgcolor='white', showlegend=False,
-                      height=height, width=width, margin=dict(l=55, r=15, t=40, b=50), uirevision='e2c',
-                      font=dict(family='Helvetica, Arial, sans-serif', size=11, color='#333'))
-    fig.update_xaxes(**_AXIS); fig.update_yaxes(**_AXIS)
-    return fig
-
-# %% ../nbs/09_explore.ipynb #9904b0c9
-def _ab_panel(fig, row:int, col:int):
-    fig.add_trace(go.Scatter(name='ab', x=[], y=[], mode='markers', cliponaxis=False, marker=dict(line=_EDGE, opacity=1),
-                             hovertemplate='%{text}<extra></extra>'), row, col)
-    for c in (0.1, 0.2):
-        fig.add_shape(type='circle', x0=-c, y0=-c, x1=c, y1=c, layer='below', line=dict(color='#d4d4d4', width=1, dash='dot'), row=row, col=col)
-    fig.update_xaxes(title_text='a (green–red)', range=[-.25, .25], row=row, col=col)
-    fig.update_yaxes(title_text='b (blue–yellow)', range=[-.25, .25], scaleanchor=fig.data[-1].xaxis, scaleratio=1, row=row, col=col)
-
-_SLOTS = list(range(1, 6))
-
-def _l_panel(fig, row:int, col:int):
-    fig.add_trace(go.Bar(name='L', x=_SLOTS, x0=1, dx=1, y=[0] * 5, marker=dict(line=_EDGE), textposition='outside',
-                         cliponaxis=False, textfont_size=10, hovertemplate='colour %{x}: %{customdata}<br>L %{y:.3f}<extra></extra>'), row, col)
-    fig.update_xaxes(title_text='colour', tickvals=_SLOTS, range=[0.4, 5.6], zeroline=False, row=row, col=col)
-    fig.update_yaxes(title_text='L (lightness)', range=[0, 1.1], row=row, col=col)
-
-# %% ../nbs/09_explore.ipynb #98da3409
-_SHORT = [c.split()[0] for c in CLASSES]
-_TEXTPOS = ['bottom center', 'top center', 'bottom center', 'bottom center', 'bottom center',
-            'bottom center', 'top center', 'bottom center', 'top center']
-
-def _va_panel(fig, row:int, col:int):
-    fig.add_shape(type='circle', x0=-1, y0=-1, x1=1, y1=1, layer='below', line=dict(color='#d4d4d4', width=1), row=row, col=col)
-    fig.add_trace(go.Scatter(name='prompt', x=[0], y=[0], mode='markers', cliponaxis=False,
-                             marker=dict(symbol='star', size=18, color='#ffffff', line=dict(color='#222', width=1.5)),
-                             hovertemplate='%{text}<br>valence %{x:.2f}, arousal %{y:.2f}<extra></extra>', text=['']), row, col)
-    fig.add_trace(go.Scatter(name='classes', x=VA[:, 0], y=VA[:, 1], mode='markers+text', text=_SHORT, textposition=_TEXTPOS,
-                             customdata=CLASSES, cliponaxis=False, marker=dict(color='#b3b9c4', size=7), textfont=dict(color='#444', size=10),
-                             hovertemplate='%{customdata}<br>valence %{x:.2f}, arousal %{y:.2f}<extra></extra>'), row, col)
-    fig.update_xaxes(title_text='valence', range=[-1.25, 1.25], row=row, col=col)
-    fig.update_yaxes(title_text='arousal', range=[-1.25, 1.25], scaleanchor=fig.data[-1].xaxis, scaleratio=1, row=row, col=col)
-
-# %% ../nbs/09_explore.ipynb #897def40
-def _trace(fig, name:str): return next(fig.select_traces(dict(name=name)))
-def _axis(ref:str) -> str: return ref[0] + 'axis' + ref[1:]   # 'x2' → 'xaxis2'
-
-def draw_palette(fig, pal:Palette):
-    "Show `pal` in a figure's a-b and L panels; returns the figure."
-    lab, hx = pal.oklab, pal.hex
-    r = max(0.25, 1.15 * float(np.abs(lab[:, 1:]).max()))
-    ab, L, o = _trace(fig, 'ab'), _trace(fig, 'L'), np.argsort(-lab[:, 0], kind='stable')   # big light markers first, small dark ones on top
-    with fig.batch_update():
-        ab.update(x=lab[o, 1].tolist(), y=lab[o, 2].tolist(), text=[f'{hx[i]}  L {lab[i, 0]:.3f}' for i in o],
-                  marker=dict(color=[hx[i] for i in o], size=(10 + 24 * lab[o, 0]).round(1).tolist()))
-        L.update(x=_SLOTS, y=lab[:, 0].tolist(), text=[f'{l:.2f}' for l in lab[:, 0]], customdata=hx, marker_color=hx)
-        fig.layout[_axis(ab.xaxis)].range = fig.layout[_axis(ab.yaxis)].range = [-r, r]
-    return fig
-
-def draw_circumplex(fig, va, pal:Palette|None=None):
-    "Move the prompt's star to `va`, filled with the palette's most chromatic colour; returns the figure."
-    c = '#ffffff' if pal is None else pal.hex[int(np.hypot(pal.oklab[:, 1], pal.oklab[:, 2]).argmax())]
-    _trace(fig, 'prompt').update(x=[float(va[0])], y=[float(va[1])], marker_color=c, text=[html.escape(str(getattr(pal, 'label', '') or ''))])
-    return fig
-
-# %% ../nbs/09_explore.ipynb #f2333743
-def palette_figure(pal:Palette|None=None, # a palette to draw, or None for empty panels
-                   width:int|None=560, height:int=330):
-    "A palette in the Oklab a-b plane (marker size by L) beside its lightness values."
-    fig = make_subplots(1, 2, column_widths=[.64, .36], horizontal_spacing=.17)
-    _ab_panel(fig, 1, 1); _l_panel(fig, 1, 2); _style(fig, height, width)
-    return fig if pal is None else draw_palette(fig, pal)
-
-def circumplex_figure(va=None, # a point (valence, arousal) for the star, or None
-                      pal:Palette|None=None, # the palette whose colour fills the star
-                      width:int|None=360, height:int=330):
-    "Russell's circumplex with the nine classes and the prompt's star."
-    fig = make_subplots(1, 1)
-    _va_panel(fig, 1, 1); _style(fig, height, width)
-    return fig if va is None else draw_circumplex(fig, va, pal)
-
-# %% ../nbs/09_explore.ipynb #d3df6129
-PLOTLY_MIME = 'application/vnd.plotly.v1+json'
-
-def figure_output(fig:go.Figure) -> dict:
-    "`fig` as a display_data output for an `Output` widget's `outputs`."
-    return dict(output_type='display_data', metadata={},
-                data={PLOTLY_MIME: json.loads(fig.to_json()), 'text/plain': f'<plotly figure: {len(fig.data)} traces>'})
-
-# %% ../nbs/09_explore.ipynb #0f846611
-_COPY_JS = ("var h=this.dataset.hex,s=this.querySelector('.e2c-hex'),done=function(){s.textContent='copied';"
-            "setTimeout(function(){s.textContent=h},900)};"
-            "if(navigator.clipboard&&window.isSecureContext){navigator.clipboard.writeText(h).then(done)}"
-            "else{var t=document.createElement('textarea');t.value=h;document.body.appendChild(t);t.select();"
-            "document.execCommand('copy');t.remove();done()}")
-
-def swatches_html(pal:Palette, # the palette to show
-                  locked=(), # indices of locked colours, marked with a lock
-                  label:str|None=None # a caption (default: none)
-                 ) -> str:
-    "Five swatches of 84 px that copy their hex code when clicked."
-    sw = ''.join(f'<div class="e2c-swatch" data-hex="{h}" title="click to copy {h}" onclick="{html.escape(_COPY_JS)}" '
-                 f'style="background:{h};color:{_ink(L)};width:84px;height:56px;box-sizing:border-box;display:flex;'
-                 f'align-items:flex-end;justify-content:center;font:11px monospace;padding-bottom:4px;cursor:copy">'
-                 f'{"&#128274;&nbsp;" if i in locked else ""}<span class="e2c-hex">{h}</span></div>'
-                 for i, (h, L) in enumerate(zip(pal.hex, pal.oklab[:, 0])))
-    cap = f'<div style="font:12px sans-serif;margin:2px 0;color:#444">{html.escape(label)}</div>' if label else ''
-    return f'<div class="e2c-palette" style="margin:4px 0">{cap}<div style="display:flex;width:420px">{sw}</div></div>'
-
-# %% ../nbs/09_explore.ipynb #960cc787
-_MIME = dict(json='application/json', css='text/css', gpl='text/plain', ase='application/octet-stream')
-_BUTTON = ('display:inline-block;padding:2px 10px;margin-right:4px;border:1px solid #bbb;border-radius:3px;background:#f5f5f5;'
-           'color:#222;text-decoration:none;font:12px sans-serif')
-
-def export_links(pal:Palette) -> str:
-    "Download buttons for the palette as JSON, CSS, GIMP .gpl and Adobe .ase files."
-    name = re.sub(r'[^\w-]+', '-', str(pal.label or 'palette')).strip('-')[:40] or 'palette'
-    links = []
-    for f in FORMATS:
-        out = pal.export(f)
-        b64 = base64.b64encode(out if isinstance(out, bytes) else out.encode()).decode()
-        links.append(f'<a class="e2c-export" data-format="{f}" download="{name}.{f}" href="data:{_MIME[f]};base64,{b64}" '
-                     f'style="{_BUTTON}">{f.upper()}</a>')
-    return f'<div class="e2c-exports" style="font:12px sans-serif;color:#444;margin:4px 0">export&nbsp; {"".join(links)}</div>'
 
 # %% ../nbs/09_explore.ipynb #7212d511
 class Explorer:
