@@ -126,10 +126,11 @@ def swatches_html(pal:Palette, # the palette to show
                   label:str|None=None # a caption (default: none)
                  ) -> str:
     "Five swatches of 84 px that copy their hex code when clicked."
-    sw = ''.join(f'<div class="e2c-swatch" data-hex="{h}" title="click to copy {h}" onclick="{html.escape(_COPY_JS)}" '
-                 f'style="background:{h};color:{_ink(L)};width:84px;height:56px;box-sizing:border-box;display:flex;'
-                 f'align-items:flex-end;justify-content:center;font:11px monospace;padding-bottom:4px;cursor:copy">'
-                 f'{"&#128274;&nbsp;" if i in locked else ""}<span class="e2c-hex">{h}</span></div>'
+    ring = lambda i, L: f'box-shadow:inset 0 0 0 3px {_ink(L)};' if i in locked else ''
+    sw = ''.join(f'<div class="e2c-swatch" data-hex="{h}"{" data-locked=1" if i in locked else ""} title="click to copy {h}" '
+                 f'onclick="{html.escape(_COPY_JS)}" style="background:{h};color:{_ink(L)};width:84px;height:56px;box-sizing:border-box;'
+                 f'display:flex;align-items:flex-end;justify-content:center;font:11px monospace;padding-bottom:4px;cursor:copy;{ring(i, L)}">'
+                 f'<span class="e2c-hex">{h}</span></div>'
                  for i, (h, L) in enumerate(zip(pal.hex, pal.oklab[:, 0])))
     cap = f'<div style="font:12px sans-serif;margin:2px 0;color:#444">{html.escape(label)}</div>' if label else ''
     return f'<div class="e2c-palette" style="margin:4px 0">{cap}<div style="display:flex;width:420px">{sw}</div></div>'
