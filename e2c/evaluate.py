@@ -219,9 +219,12 @@ def fig_ab_plane(pals, title='Class palettes in the Oklab a-b plane (marker size
 def fig_grid(gen, n:int=9, title='Palettes over the circumplex (affect decoder)') -> go.Figure:
     "Palettes of `gen.from_va` on an n × n grid of the valence-arousal plane."
     g = np.linspace(-1, 1, n); w = 2 / (n - 1) * 0.9 / 5
-    fig = go.Figure(go.Scatter(x=VA[:, 0], y=VA[:, 1] + 0.11, mode='text', text=CLASSES, textfont=dict(size=10, color='#000')))
+    fig = go.Figure()
     fig.update_layout(shapes=[dict(type='rect', x0=v + (k - 2.5) * w, x1=v + (k - 1.5) * w, y0=a - 0.09, y1=a + 0.09, fillcolor=col,
-                                   opacity=1, line=dict(width=0)) for a in g for v in g for k, col in enumerate(gen.from_va(v, a).hex)])
+                                   opacity=1, line=dict(width=0), layer='between') for a in g for v in g for k, col in enumerate(gen.from_va(v, a).hex)],
+                      # class labels as annotations on a white ground: drawn above the swatches, readable on any colour
+                      annotations=[dict(x=x, y=y + 0.11, text=c, showarrow=False, font=dict(size=10, color='#000'), bgcolor='rgba(255,255,255,0.85)',
+                                        borderpad=1) for c, (x, y) in zip(CLASSES, VA.tolist())])
     styled(fig, title, 780, 760)
     fig.update_xaxes(title='valence', range=[-1.15, 1.15]); fig.update_yaxes(title='arousal', range=[-1.15, 1.2])
     return fig

@@ -286,3 +286,24 @@ def test_plotly_figures_render_offline(server, tmp_path):
         divs = soup.select('.plotly-graph-div')
         assert divs and all(d.select('svg.main-svg') for d in divs), f'{page}: a plotly figure did not render'
         assert not errors, f'{page}: {errors}'
+
+TEX = re.compile(r'\$\$.+?\$\$|\$[^$\s][^$]*?\\[A-Za-z]+[^$]*?\$', re.S)     # $$…$$, or $…\command…$
+
+def prose(soup:BeautifulSoup) -> str:
+    "The text of a page's markdown cells, without code and without what MathJax made or keeps."
+    for t in soup.select('script, pre, code, .MathJax, .MathJax_Display, .MathJax_Preview, .MathJax_CHTML, mjx-container'): t.decompose()
+    return ' '.join(e.get_text(' ') for e in soup.select('.jp-RenderedMarkdown'))
+
+def test_math_renders_offline(server):
+    "Every page whose prose holds TeX gets it typeset by the site's own MathJax: no raw TeX is left, no JS error."
+    pages_tex = {p: TEX.findall(prose(static(server.site, p))) for p in pages(server.site)}
+    pages_tex = {p: t for p, t in pages_tex.items() if t}
+    assert pages_tex, 'no page of the site has mathematics: is the TeX pattern right?'
+    assert (server.site/'assets'/'mathjax'/'MathJax.js').is_file(), 'MathJax is not in the site'
+    for page, tex in pages_tex.items():
+        soup, errors = dom(server.base + page)
+        assert not errors, f'{page}: {errors}'
+        made = soup.select('.MathJax, .MathJax_Display, .MathJax_CHTML, mjx-container')
+        assert len(made) >= len(tex), f'{page}: {len(tex)} formulas in the source, {len(made)} typeset'
+        left = TEX.findall(prose(soup))
+        assert not left, f'{page}: raw TeX left on the page: {left[:3]}'
