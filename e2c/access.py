@@ -21,9 +21,9 @@ def cvd_matrix(kind:str, # protan, deutan or tritan
               ) -> np.ndarray:
     "Machado 2009 simulation matrix for linear sRGB, from colour-science."
     if kind not in CVD: raise ValueError(f"unknown deficiency {kind!r}; choose from {', '.join(CVD)}")
-    from colour.blindness import matrix_cvd_Machado2009
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore')      # colour-science warns that matplotlib is absent
+        warnings.simplefilter('ignore')      # colour-science warns on import that matplotlib is absent
+        from colour.blindness import matrix_cvd_Machado2009
         return np.asarray(matrix_cvd_Machado2009(CVD[kind], severity), dtype=float)
 
 # %% ../nbs/00f_access.ipynb #765b298b
