@@ -1,8 +1,10 @@
-"""The `e2c-palette` and `e2c-train` commands, run as real processes: outputs, determinism, JSON, the terminal
-swatches, the help, and one-line errors (exit code 2, no traceback) for bad input.
+"""The `e2c-palette` and `e2c-train` commands: outputs, determinism, JSON, the terminal swatches, the help, and
+one-line errors (exit code 2, no traceback) for bad input.
 
-All processes are started once, a few at a time, by a module fixture (loading the generator takes seconds per
-process); the tests read their results."""
+What needs a real process (the outputs, a terminal, the help, one bad input of each kind of failure) runs as one,
+started once, a few at a time, by a module fixture (loading the generator takes seconds per process); the other
+bad inputs only check argument handling, so they call the console entry point in this process, with its `sys.argv`,
+standard streams and exit status."""
 import inspect, os, re, shutil, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,19 +69,38 @@ def cases(ck):
            **{f'{k} checkpoint': [PROMPT, '--checkpoint', ck[k]] for k in ('truncated', 'garbage', 'flipped', 'empty', 'folder')}}
     return ok, bad
 
+IN_PROCESS = ('blank prompt', 'n 0', 'negative temperature', 'unknown mode', 'unknown encoder', 'clip checkpoint, minilm encoder',
+              'clip checkpoint', 'clip encoder', 'garbage checkpoint', 'flipped checkpoint', 'empty checkpoint', 'folder checkpoint')
+
+def run_in_process(args):
+    "Run `e2c-palette args` through its console entry point in this process; (returncode, stdout, stderr)."
+    import contextlib, io
+    from e2c.generate import e2c_palette_cli
+    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
+    sys.argv = ['e2c-palette', *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try: e2c_palette_cli(); rc = 0
+            except SystemExit as e: rc = e.code if isinstance(e.code, int) else 1
+            except BaseException:
+                import traceback; traceback.print_exc(file=err); rc = 1
+    finally: sys.argv = argv
+    return rc, out.getvalue(), err.getvalue()
+
 @pytest.fixture(scope='module')
 def results(tmp_path_factory):
     ck = corrupt_checkpoints(tmp_path_factory.mktemp('checkpoints'))
     ok, bad = cases(ck)
-    jobs = {('palette', k): ('e2c-palette', a, False) for k, a in {**ok, **bad}.items()}
+    res = {('palette', k): run_in_process(a) for k, a in bad.items() if k in IN_PROCESS}
+    jobs = {('palette', k): ('e2c-palette', a, False) for k, a in {**ok, **bad}.items() if k not in IN_PROCESS}
     jobs |= {('palette', 'tty'): ('e2c-palette', [PROMPT], True),
              ('train', 'help'): ('e2c-train', ['--help'], False), ('train', 'bad recipe'): ('e2c-train', ['--recipe', 'nope'], False)}
     # the slowest (generator loads) first; 3 at a time on a 2-core machine
     order = sorted(jobs, key=lambda k: k[1] not in ('plain', 't0', 'json', 'raw', 'reference', 'tty', 'unknown mode'))
     t = time.perf_counter()
     with ThreadPoolExecutor(3) as ex: futs = {k: ex.submit(run, *jobs[k]) for k in order}
-    res = {k: f.result() for k, f in futs.items()}
-    print(f"{len(res)} processes in {time.perf_counter() - t:.1f} s")
+    res |= {k: f.result() for k, f in futs.items()}
+    print(f"{len(jobs)} processes in {time.perf_counter() - t:.1f} s")
     return res
 
 def hexes(out): return out.strip().split(' ')
