@@ -67,7 +67,8 @@ def _main(data, limit, batch_size, runs, clip, progress, pandas):
     res = dict(texts=dict(n=len(texts), distinct=len(set(texts)), data=str(data), source=src))
 
     t0 = time.perf_counter()
-    from e2c.encoders import MiniLMEncoder, EmbeddingCache, encode_cached, ClipEncoder
+    from e2c.encoders import MiniLMEncoder, ClipEncoder
+    from e2c.cache import EmbeddingCache, encode_cached
     enc = MiniLMEncoder(); enc.model
     t_load = time.perf_counter() - t0
     enc.encode('warm up')

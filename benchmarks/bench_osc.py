@@ -167,6 +167,7 @@ def jitter(ctx, reps, prio=0):
                 def send(self, d): sent.append(time.perf_counter()); return sock.send(d)
                 def close(self): sock.close()
                 def fileno(self): return sock.fileno()
+                def getsockopt(self, *a): return sock.getsockopt(*a)
             snd.sock = Timed()
             snd.send(br.palettes[0])
             for r in range(reps):
