@@ -27,8 +27,9 @@ import plotly.graph_objects as go
 __all__ = ['FONT', 'ABLATION_ROWS', 'AFFECT_TARGETS', 'consistency', 'pair_distances', 'discrimination', 'diversity',
            'anchor_gap', 'class_prompts', 'reference_metrics', 'ciede_diversity', 'recon_scores', 'score_split',
            'paraphrase_scores', 'styled', 'export_figure', 'fig_circumplex', 'fig_distance_scatter',
-           'fig_distance_matrix', 'fig_side_by_side', 'fig_ab_plane', 'fig_grid', 'ablation_row', 'ablation', 'prep_nn',
-           'ablation_decoders_for', 'check_targets', 'human_scores', 'fig_people', 'provenance', 'run_eval', 'e2c_eval']
+           'fig_distance_matrix', 'fig_side_by_side', 'fig_ab_plane', 'fig_grid', 'human_scores', 'fig_people',
+           'ablation_row', 'ablation', 'prep_nn', 'ablation_decoders_for', 'check_targets', 'provenance', 'run_eval',
+           'e2c_eval']
 
 # %% ../nbs/07_evaluate.ipynb #94fc3b1f
 def consistency(samples) -> np.ndarray:
@@ -230,6 +231,32 @@ def fig_grid(gen, n:int=9, title='Palettes over the circumplex (affect decoder)'
     fig.update_xaxes(title='valence', range=[-1.15, 1.15]); fig.update_yaxes(title='arousal', range=[-1.15, 1.2])
     return fig
 
+# %% ../nbs/07_evaluate.ipynb #32019270
+def human_scores(gen, paraphrases:dict=None, **kw) -> dict:
+    "The human chapter's metrics of the class palettes and of the paraphrases' palettes for one configuration."
+    paraphrases = paraphrases or PARAPHRASES
+    texts = [t for c in CLASSES for t in paraphrases[c]]
+    y = np.repeat(np.arange(len(CLASSES)), [len(paraphrases[c]) for c in CLASSES])
+    pp = _pals(gen, texts, temperature=0, **kw)
+    return human_metrics(_pals(gen, class_prompts(), temperature=0, **kw)) | dict(
+        paraphrase_family=float((dominant_family(pp) == TARGET_IDX[y]).mean()), paraphrase_bcp_spearman=spearman(bcp_score(pp)[:, 0], VA[y, 0]))
+
+# %% ../nbs/07_evaluate.ipynb #8d626d02
+def fig_people(rows:dict, title='What people see: palettes, BCP-37 happy–sad / angry scores and hue family') -> go.Figure:
+    "Per class and per named set of class palettes: swatches, BCP-37 happy–sad and angry scores, dominant family."
+    names, shapes, ann = list(rows), [], []
+    for c, name in enumerate(names):
+        for r, w in enumerate(what_people_see(rows[name])):
+            shapes += [dict(type='rect', x0=c * 11 + k, x1=c * 11 + k + 1, y0=-r - 0.9, y1=-r, fillcolor=col, opacity=1, line=dict(width=0))
+                       for k, col in enumerate(Palette(rows[name][r]).hex)]
+            fam = w['family'] if w['family'] == w['target'] else f"{w['family']} ({w['target']})"
+            ann.append(dict(x=c * 11 + 5.2, y=-r - 0.45, xanchor='left', showarrow=False, font=dict(size=10),
+                            text=f"{w['happy_sad']:+.0f} / {w['angry']:+.0f}  {fam}"))
+    fig = go.Figure(go.Scatter(x=[c * 11 + 2.5 for c in range(len(names))], y=[0.45] * len(names), text=names, mode='text'))
+    styled(fig.update_layout(shapes=shapes, annotations=ann), title, 300 * len(names) + 200, 560)
+    fig.update_xaxes(visible=False, range=[-0.5, 11 * len(names)])
+    return fig.update_yaxes(tickvals=[-r - 0.45 for r in range(9)], ticktext=CLASSES, range=[-9.2, 0.9], showgrid=False)
+
 # %% ../nbs/07_evaluate.ipynb #ca4faa67
 def ablation_row(gen, prep, **kw) -> dict:
     "Reference metrics, paraphrase scores and held-out distance of one configuration."
@@ -297,32 +324,6 @@ def check_targets(row:dict, nn:float) -> pd.DataFrame:
     rows = {k: dict(target=f'{op} {t:.3g}', value=row[k], met=ok(row[k], op, t)) for k, (op, t) in AFFECT_TARGETS.items()}
     rows['held_out'] = dict(target=f'<= {0.9 * nn:.4f} (10% under retrieval)', value=row['held_out'], met=row['held_out'] <= 0.9 * nn)
     return pd.DataFrame(rows).T
-
-# %% ../nbs/07_evaluate.ipynb #32019270
-def human_scores(gen, paraphrases:dict=None, **kw) -> dict:
-    "The human chapter's metrics of the class palettes and of the paraphrases' palettes for one configuration."
-    paraphrases = paraphrases or PARAPHRASES
-    texts = [t for c in CLASSES for t in paraphrases[c]]
-    y = np.repeat(np.arange(len(CLASSES)), [len(paraphrases[c]) for c in CLASSES])
-    pp = _pals(gen, texts, temperature=0, **kw)
-    return human_metrics(_pals(gen, class_prompts(), temperature=0, **kw)) | dict(
-        paraphrase_family=float((dominant_family(pp) == TARGET_IDX[y]).mean()), paraphrase_bcp_spearman=spearman(bcp_score(pp)[:, 0], VA[y, 0]))
-
-# %% ../nbs/07_evaluate.ipynb #8d626d02
-def fig_people(rows:dict, title='What people see: palettes, BCP-37 happy–sad / angry scores and hue family') -> go.Figure:
-    "Per class and per named set of class palettes: swatches, BCP-37 happy–sad and angry scores, dominant family."
-    names, shapes, ann = list(rows), [], []
-    for c, name in enumerate(names):
-        for r, w in enumerate(what_people_see(rows[name])):
-            shapes += [dict(type='rect', x0=c * 11 + k, x1=c * 11 + k + 1, y0=-r - 0.9, y1=-r, fillcolor=col, opacity=1, line=dict(width=0))
-                       for k, col in enumerate(Palette(rows[name][r]).hex)]
-            fam = w['family'] if w['family'] == w['target'] else f"{w['family']} ({w['target']})"
-            ann.append(dict(x=c * 11 + 5.2, y=-r - 0.45, xanchor='left', showarrow=False, font=dict(size=10),
-                            text=f"{w['happy_sad']:+.0f} / {w['angry']:+.0f}  {fam}"))
-    fig = go.Figure(go.Scatter(x=[c * 11 + 2.5 for c in range(len(names))], y=[0.45] * len(names), text=names, mode='text'))
-    styled(fig.update_layout(shapes=shapes, annotations=ann), title, 300 * len(names) + 200, 560)
-    fig.update_xaxes(visible=False, range=[-0.5, 11 * len(names)])
-    return fig.update_yaxes(tickvals=[-r - 0.45 for r in range(9)], ticktext=CLASSES, range=[-9.2, 0.9], showgrid=False)
 
 # %% ../nbs/07_evaluate.ipynb #a7c1e0f2
 def provenance(gen, prep, checkpoint=None, n_paraphrases:int=None) -> dict:
