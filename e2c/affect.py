@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from .human import human_terms
 from .emotions import EMOTIONS, CLASSES, VA, PAIRS, va_distances, circumplex_r, check_probs, check_va
 from .oklab import oklab_to_linear
 from .model import Text2Palette, n_params
@@ -127,6 +128,10 @@ class DecoderConfig:
     w_iso: float = 1.        # weight of the circumplex-consistency term
     w_prior: float = 1.      # weight of the Valdez-Mehrabian direction prior
     w_gamut: float = 1.      # weight of the gamut penalty
+    human: dict = dataclasses.field(default_factory=lambda: dict(family=5., bcp=10., sep=3., circ=10., gamut=10.))  # weights of e2c.human's terms ({}: off)
+    bcp_slope: float = 30.   # BCP-37 happy–sad points per unit of valence between class pairs (human terms)
+    bcp_margin: float = 1.   # BCP-37 happy–sad points the score must gain for +0.1 valence (human terms)
+    sep_min: float = 0.2     # order-free ΔEOK every pair of class palettes is pushed apart to (human terms)
     epochs: int = 30
     bs: int = 512
     lr: float = 3e-3
@@ -168,6 +173,10 @@ def fit_decoder(va, # soft (valence, arousal) of the training texts, (N, 2)
             u = torch.cat([torch.rand(256, 2, generator=g) * 2 - 1, vat])
             t = decoder_terms(dec, u, cfg, g)
             loss = rec + cfg.w_iso * t['iso'] + cfg.w_prior * t['prior'] + cfg.w_gamut * t['gamut']
+            if cfg.human:                  # colour semantics from human data (chapter 04b)
+                h = human_terms(dec, cfg, g)
+                loss = loss + sum(cfg.human.get(k, 0.) * v for k, v in h.items())
+                t = t | {f'human_{k}': v for k, v in h.items()}
             opt.zero_grad(); loss.backward(); opt.step()
             for k, v in (dict(rec=rec, loss=loss) | t).items(): sums[k] = sums.get(k, 0.) + v.item()
             nb += 1
@@ -293,15 +302,15 @@ def train_affect(encoder='minilm', sources=None, epochs:int|None=None, out=None,
     report = {'order-free (affect model)': float(matched_dist(m.predict(prep.va.emb), vap).mean()),
               'order-free (text model alone)': float(matched_dist(content.predict(prep.va.emb.numpy()), vap).mean()),
               'baselines': baselines(prep)}
-    if out is not None:
-        save_ablation(ablation_path(out), ablation_decoders(prep, m.reader, dcfg, seed), prep.encoder.id)
+    if out is not None:          # the checkpoint first: the ablation decoders take longer than the model
         save_checkpoint(out, m.state_dict(), affect_meta(m, prep.encoder.id, data=prep.fingerprint, recipe='affect',
                         sources=list(sources or []) or 'default', config=asdict(cfg), decoder=asdict(dcfg or DecoderConfig()),
                         best_epoch=int(np.argmin([h['val_recon'] for h in hist])), val=report))
+        save_ablation(ablation_path(out), ablation_decoders(prep, m.reader, dcfg, seed), prep.encoder.id)
     return m, hist, report
 
 # %% ../nbs/05a_affect.ipynb #9b6a21fd
-ABLATIONS = {'no_iso': dict(w_iso=0.), 'no_prior': dict(w_prior=0.)}
+ABLATIONS = {'no_iso': dict(w_iso=0.), 'no_prior': dict(w_prior=0.), 'no_human': dict(human={})}
 
 def ablation_decoders(prep, reader:AffectReader, dcfg:DecoderConfig=None, seed:int=0) -> dict:
     "Decoders trained without one term each (see `ABLATIONS`), on the same soft targets."

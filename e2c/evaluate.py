@@ -16,6 +16,7 @@ from .losses import matched_dist
 from .palette import sort_by_lightness
 from .train import prepare, nearest
 from .generate import load_generator
+from .human import human_metrics, what_people_see, dominant_family, bcp_score, spearman, va_grid, va_grid_trends, TARGET_IDX
 from .affect import ablation_decoders, ablation_path, load_ablation
 from .latex import write_latex, git_commit
 from . import __version__
@@ -26,8 +27,9 @@ import plotly.graph_objects as go
 __all__ = ['FONT', 'ABLATION_ROWS', 'AFFECT_TARGETS', 'consistency', 'pair_distances', 'discrimination', 'diversity',
            'anchor_gap', 'class_prompts', 'reference_metrics', 'ciede_diversity', 'recon_scores', 'score_split',
            'paraphrase_scores', 'styled', 'export_figure', 'fig_circumplex', 'fig_distance_scatter',
-           'fig_distance_matrix', 'fig_side_by_side', 'fig_ab_plane', 'fig_grid', 'ablation_row', 'ablation', 'prep_nn',
-           'ablation_decoders_for', 'check_targets', 'provenance', 'run_eval', 'e2c_eval']
+           'fig_distance_matrix', 'fig_side_by_side', 'fig_ab_plane', 'fig_grid', 'human_scores', 'fig_people',
+           'ablation_row', 'ablation', 'prep_nn', 'ablation_decoders_for', 'check_targets', 'provenance', 'run_eval',
+           'e2c_eval']
 
 # %% ../nbs/07_evaluate.ipynb #94fc3b1f
 def consistency(samples) -> np.ndarray:
@@ -229,17 +231,45 @@ def fig_grid(gen, n:int=9, title='Palettes over the circumplex (affect decoder)'
     fig.update_xaxes(title='valence', range=[-1.15, 1.15]); fig.update_yaxes(title='arousal', range=[-1.15, 1.2])
     return fig
 
+# %% ../nbs/07_evaluate.ipynb #32019270
+def human_scores(gen, paraphrases:dict=None, **kw) -> dict:
+    "The human chapter's metrics of the class palettes and of the paraphrases' palettes for one configuration."
+    paraphrases = paraphrases or PARAPHRASES
+    texts = [t for c in CLASSES for t in paraphrases[c]]
+    y = np.repeat(np.arange(len(CLASSES)), [len(paraphrases[c]) for c in CLASSES])
+    pp = _pals(gen, texts, temperature=0, **kw)
+    return human_metrics(_pals(gen, class_prompts(), temperature=0, **kw)) | dict(
+        paraphrase_family=float((dominant_family(pp) == TARGET_IDX[y]).mean()), paraphrase_bcp_spearman=spearman(bcp_score(pp)[:, 0], VA[y, 0]))
+
+# %% ../nbs/07_evaluate.ipynb #8d626d02
+def fig_people(rows:dict, title='What people see: palettes, BCP-37 happy–sad / angry scores and hue family') -> go.Figure:
+    "Per class and per named set of class palettes: swatches, BCP-37 happy–sad and angry scores, dominant family."
+    names, shapes, ann = list(rows), [], []
+    for c, name in enumerate(names):
+        for r, w in enumerate(what_people_see(rows[name])):
+            shapes += [dict(type='rect', x0=c * 11 + k, x1=c * 11 + k + 1, y0=-r - 0.9, y1=-r, fillcolor=col, opacity=1, line=dict(width=0))
+                       for k, col in enumerate(Palette(rows[name][r]).hex)]
+            fam = w['family'] if w['family'] == w['target'] else f"{w['family']} ({w['target']})"
+            ann.append(dict(x=c * 11 + 5.2, y=-r - 0.45, xanchor='left', showarrow=False, font=dict(size=10),
+                            text=f"{w['happy_sad']:+.0f} / {w['angry']:+.0f}  {fam}"))
+    fig = go.Figure(go.Scatter(x=[c * 11 + 2.5 for c in range(len(names))], y=[0.45] * len(names), text=names, mode='text'))
+    styled(fig.update_layout(shapes=shapes, annotations=ann), title, 300 * len(names) + 200, 560)
+    fig.update_xaxes(visible=False, range=[-0.5, 11 * len(names)])
+    return fig.update_yaxes(tickvals=[-r - 0.45 for r in range(9)], ticktext=CLASSES, range=[-9.2, 0.9], showgrid=False)
+
 # %% ../nbs/07_evaluate.ipynb #ca4faa67
 def ablation_row(gen, prep, **kw) -> dict:
     "Reference metrics, paraphrase scores and held-out distance of one configuration."
     m = reference_metrics(gen, **kw)['after']
     p = paraphrase_scores(gen, **kw)
+    h = human_scores(gen, **kw)
     od = float(matched_dist(_pals(gen, list(prep.val.texts), temperature=0, **kw), prep.val.pal).mean())
     return dict(circumplex_r=m['circumplex_r'], discrimination=m['discrimination'], diversity=m['diversity'],
-                consistency=m['consistency'], paraphrase_accuracy=p['accuracy'], paraphrase_r=p['pair_r'], held_out=od)
+                consistency=m['consistency'], paraphrase_accuracy=p['accuracy'], paraphrase_r=p['pair_r'], held_out=od,
+                **{k: h[k] for k in ('family_match', 'bcp_spearman', 'min_pair', 'paraphrase_family', 'paraphrase_bcp_spearman')})
 
 def ablation(gen, prep, decoders:dict=None) -> pd.DataFrame:
-    "The ablation table (rows as in the evaluation chapter). `decoders`: retrained decoders for rows 8 and 9."
+    "The ablation table (rows as in the evaluation chapter). `decoders`: retrained decoders for rows 8 to 10."
     text_gen = gen.with_model(gen.model.content, {'arch': 'text2palette', 'recipe': 'e2c'})
     rows = {
         '1 reference design': ablation_row(gen, prep, mode='reference'),
@@ -275,7 +305,7 @@ def prep_nn(prep) -> float:
     return float(matched_dist(prep.tr.pal.numpy()[nearest(prep.va.emb, prep.tr.emb)], prep.va.pal.numpy()).mean())
 
 # %% ../nbs/07_evaluate.ipynb #6c878dad
-ABLATION_ROWS = {'no_iso': '8   no circumplex consistency', 'no_prior': '9   no direction prior'}
+ABLATION_ROWS = {'no_iso': '8   no circumplex consistency', 'no_prior': '9   no direction prior', 'no_human': '10  no human colour–emotion terms'}
 
 def ablation_decoders_for(gen, prep, checkpoint=None) -> dict:
     "The ablation decoders stored next to the checkpoint, or freshly trained."
@@ -345,13 +375,24 @@ def run_eval(out:str|Path='.', figures:str|Path='figures', checkpoint=None, abla
             'raw_anchor_final': fig_side_by_side({'raw model': gamut_map(raw_sorted),
                                                   'anchor (hand-made)': gamut_map(np.array([e.anchor for e in EMOTIONS])),
                                                   'reference pipeline': ref['palettes'], 'e2c pipeline': e2c['palettes']}),
-            'ab_plane': fig_ab_plane(e2c['palettes']), 'circumplex_grid': fig_grid(gen)}
+            'ab_plane': fig_ab_plane(e2c['palettes']), 'circumplex_grid': fig_grid(gen),
+            'va_grid_7x7': fig_grid(gen, 7, 'Palettes over a 7 × 7 valence–arousal grid (affect decoder)')}
+    people_sets = {'reference anchors': gamut_map(np.array([e.anchor for e in EMOTIONS])), 'reference pipeline': ref['palettes'],
+                   'raw model': gamut_map(raw_sorted), 'e2c': e2c['palettes']}
+    figs['what_people_see'] = fig_people(people_sets)
+    hm = {k: human_metrics(v) | dict(paraphrase_family=None, paraphrase_bcp_spearman=None) for k, v in people_sets.items()}
+    for k, kw in (('reference pipeline', dict(mode='reference')), ('raw model', dict(affect=False, raw=True)), ('e2c', {})):
+        hm[k] |= {m: v for m, v in human_scores(gen, **kw).items() if m.startswith('paraphrase_')}
+    people = pd.DataFrame(hm).T.assign(closest=lambda d: d.closest.map(' / '.join))
+    seen = {k: {w.pop('cls'): (w.pop('families'), w)[1] for w in what_people_see(v)} for k, v in people_sets.items()}
+    grid = {'affect decoder (7 × 7)': va_grid_trends(np.stack([gen.from_va(v, a).oklab for v, a in va_grid(7)]))} if gen.is_affect else {}
     lap('build figures')
     files = [str(p) for name, f in figs.items() for p in export_figure(f, name, figures)]; lap('export figures')
     res = dict(reference={k: ref[k] for k in ('before', 'after')}, e2c={k: e2c[k] for k in ('before', 'after')},
                reconstruction=recon.to_dict(orient='index'), **{f'reconstruction ({k})': v.to_dict(orient='index') for k, v in extra.items()},
                paraphrases={k: {kk: v[kk] for kk in ('accuracy', 'pair_r', 'n')} for k, v in para.items()},
-               targets=targets.to_dict(orient='index'), retrieval_order_free=nn,
+               targets=targets.to_dict(orient='index'), human=people.to_dict(orient='index'), what_people_see=seen,
+               va_grid_trends=grid, retrieval_order_free=nn,
                ablation=None if abl is None else abl.to_dict(orient='index'), figures=files, seconds=times,
                checkpoint=str(checkpoint or 'default'))
     res['provenance'] = provenance(gen, prep, checkpoint, para['e2c']['n'])
@@ -362,7 +403,9 @@ def run_eval(out:str|Path='.', figures:str|Path='figures', checkpoint=None, abla
           '', '## Held-out reconstruction (validation split)', '', _md(recon), '',
           *[x for k, v in extra.items() for x in (f'## Held-out reconstruction ({k})', '', _md(v), '')], '## Paraphrases', '',
           _md(pd.DataFrame({k: {kk: v[kk] for kk in ('accuracy', 'pair_r')} for k, v in para.items()})), '',
-          '## Targets (e2c default)', '', _md(targets)]
+          '## Targets (e2c default)', '', _md(targets), '', '## What people see (human chapter)', '', _md(people), '',
+          _md(pd.concat({k: pd.DataFrame(v).T for k, v in seen.items()}, axis=1)), '',
+          '## Valence–arousal grid (7 × 7): lightness ~ valence, chroma ~ arousal, BCP happy–sad ~ valence', '', _md(pd.DataFrame(grid).T)]
     if abl is not None: md += ['', '## Ablation', '', _md(abl)]
     (out / 'metrics.md').write_text('\n'.join(md) + '\n')
     for p in write_latex(out / 'metrics.json')['problems']: print(f'e2c-eval: warning: {p}', file=sys.stderr)   # LaTeX tables and figure snippets

@@ -111,6 +111,17 @@ CAPTIONS = {   # label -> what it shows (first sentence: the short caption) and 
                             made='{n_paraphrases} held-out paraphrases (eight per class), temperature {temperature}.'),
     'tab:targets': dict(shows='The targets of the affect chapter, with the measured value of the default e2c pipeline and whether each is met.',
                         made=f'As the reference and reconstruction tables: {_CLASSES} and {_VAL}, temperature {{temperature}}.'),
+    'fig:what_people_see': dict(shows='What people see in the class palettes: for the reference anchors, the reference pipeline, the raw model and e2c, each class palette with its BCP-37 happy–sad / angry score and its dominant hue family (the target family in brackets where missed).',
+                                made=f'{_CLASSES[0].upper() + _CLASSES[1:]}, temperature {{temperature}}; scores: mean over the five colours of a Gaussian kernel (σ = 6 CIEDE2000 units) over the 37 rated colours of Palmer et al. (2013); families: chroma-weighted, achromatic under chroma 0.04.'),
+    'fig:va_grid_7x7': dict(shows='Palettes of the affect decoder over a 7 × 7 grid of valence–arousal points, the grid on which the literature\'s lightness and chroma trends are checked.',
+                            made='The affect decoder of the e2c checkpoint (from_va), no noise.'),
+    'tab:human': dict(shows='Colour semantics of the class palettes (human chapter): family match, BCP-37 valence Spearman, the closest pair of classes and the hue gaps of the two pairs the reference left unresolved, and for the paraphrases the share in their class\'s family and the happy–sad Spearman.',
+                      made=f'{_CLASSES[0].upper() + _CLASSES[1:]} and {{n_paraphrases}} held-out paraphrases, temperature {{temperature}}; BCP-37 ratings of Palmer et al. (2013) by a CIEDE2000 kernel; distances order-free ΔEOK; hue gap: total variation between family distributions.'),
+    **{f'tab:what_people_see-{slug(k)}': dict(shows=f'What people see, per class, in the {k} palettes: BCP-37 happy–sad and angry scores, dominant hue family and target family.',
+                                              made=f'{_CLASSES[0].upper() + _CLASSES[1:]}, temperature {{temperature}}; BCP-37 ratings of Palmer et al. (2013) by a CIEDE2000 kernel (σ = 6).')
+       for k in ('reference anchors', 'reference pipeline', 'raw model', 'e2c')},
+    'tab:va_grid_trends': dict(shows='Trends of the affect decoder over a 7 × 7 valence–arousal grid: correlation of mean lightness with valence and of mean chroma with arousal (Pearson), and of the BCP-37 happy–sad score with valence (Spearman).',
+                               made='The affect decoder of the e2c checkpoint (from_va) on 49 evenly spaced points of [-1, 1]²; expected signs from Valdez & Mehrabian (1994).'),
     'tab:ablation': dict(shows='The ablation: what each idea of the affect chapter contributes, one change per row from the reference design (row 1) to the e2c default (row 5) and its variants.',
                          made=f'All rows: {_CLASSES}, paraphrases and {_VAL}, temperature {{temperature}}; the held-out column relative to nearest-neighbour retrieval.'),
 }

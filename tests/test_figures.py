@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-FIGS = ['circumplex_palettes', 'distance_scatter', 'distance_matrix', 'raw_anchor_final', 'ab_plane', 'circumplex_grid']
+FIGS = ['circumplex_palettes', 'distance_scatter', 'distance_matrix', 'raw_anchor_final', 'ab_plane', 'circumplex_grid', 'va_grid_7x7', 'what_people_see']
 
 @pytest.fixture(scope='module')
 def evaluated(tmp_path_factory):

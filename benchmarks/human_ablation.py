@@ -1,0 +1,46 @@
+"""Which part of the human chapter's decoder terms contributes what: retrains the affect decoder of a checkpoint
+with one part of `DecoderConfig.human` removed at a time (same soft targets, seed and epochs) and prints the
+evaluation chapter's ablation row for each, as Markdown.
+
+    python benchmarks/human_ablation.py [--checkpoint PATH] [--epochs 30] [--only NAME ...]
+"""
+import argparse, dataclasses, sys
+import numpy as np, pandas as pd, torch
+from e2c.generate import load_generator
+from e2c.train import prepare
+from e2c.affect import fit_decoder, DecoderConfig
+from e2c.evaluate import ablation_row, _copy_affect, _md
+
+VARIANTS = {
+    'all human terms (default)': None,
+    'no family term': ('family',),
+    'no BCP valence term': ('bcp',),
+    'no separation term': ('sep',),
+    'no class circumplex term': ('circ',),
+    'no class gamut term': ('gamut',),
+    'no human terms': ('family', 'bcp', 'sep', 'circ', 'gamut'),   # = row 10 of the evaluation chapter's ablation
+}
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--checkpoint', default=None); ap.add_argument('--epochs', type=int, default=30)
+    ap.add_argument('--only', nargs='*', default=None)
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    gen = load_generator(a.checkpoint); prep = prepare(gen.encoder, verbose=False)
+    with torch.no_grad(): p, va = gen.model.reader(prep.tr.emb)
+    w = prep.tr.w.numpy() * p.max(1).values.numpy()
+    base = DecoderConfig(epochs=a.epochs)
+    rows = {}
+    for name, drop in VARIANTS.items():
+        if a.only and name not in a.only: continue
+        if drop is None: g2 = gen
+        else:
+            cfg = dataclasses.replace(base, human={k: v for k, v in base.human.items() if k not in drop})
+            dec, _ = fit_decoder(va.numpy(), prep.tr.pal.numpy(), w, cfg)
+            g2 = gen.with_model(_copy_affect(gen.model, dec), gen.meta)
+        rows[name] = ablation_row(g2, prep)
+        print(name, {k: round(v, 3) for k, v in rows[name].items()}, file=sys.stderr, flush=True)
+    print(_md(pd.DataFrame(rows).T))
+
+if __name__ == '__main__': main()
