@@ -92,11 +92,15 @@ def chromium(url:str, *args, timeout:int=120) -> SimpleNamespace:
     errors = [l for l in err.splitlines() if 'CONSOLE' in l and 'Uncaught' in l]
     return SimpleNamespace(rc=p.returncode, out=out, err=err, js_errors=errors)
 
+_DOMS = {}
 def dom(url:str) -> tuple:
-    "The DOM after the page's scripts ran, parsed; and the JS errors."
-    r = chromium(url, '--virtual-time-budget=5000', '--dump-dom')
-    assert r.rc == 0 and '<html' in r.out, f'chromium --dump-dom failed on {url}:\n{r.err[-3000:]}'
-    return BeautifulSoup(r.out, 'html.parser'), r.js_errors
+    "The DOM after the page's scripts ran, parsed (a fresh copy); and the JS errors. A page of the site is rendered once per session."
+    if url not in _DOMS:
+        r = chromium(url, '--virtual-time-budget=5000', '--dump-dom')
+        assert r.rc == 0 and '<html' in r.out, f'chromium --dump-dom failed on {url}:\n{r.err[-3000:]}'
+        _DOMS[url] = r.out, r.js_errors
+    out, errors = _DOMS[url]
+    return BeautifulSoup(out, 'html.parser'), list(errors)
 
 def screenshot(url:str, path:Path) -> Image.Image:
     r = chromium(url, '--virtual-time-budget=5000', f'--screenshot={path}')
