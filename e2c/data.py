@@ -20,9 +20,9 @@ from .paletteset import *
 from .paletteset import _read_csv, _Checker, _num, _text, _good_rows, _file_lines, _show
 
 # %% auto #0
-__all__ = ['OKLAB_COLS', 'HEX_COLS', 'LOADERS', 'DEFAULT_SOURCES', 'data_dir', 'using_data', 'DataChecksumError', 'check_file',
-           'data_file', 'load_e2c', 'load_tagged', 'load_pat', 'load_colornames', 'palette_codes', 'palette_keys',
-           'dedup', 'split_by_palette', 'load_sources']
+__all__ = ['OKLAB_COLS', 'MAX_WEIGHT', 'HEX_COLS', 'LOADERS', 'DEFAULT_SOURCES', 'data_dir', 'using_data', 'DataChecksumError',
+           'check_file', 'data_file', 'load_e2c', 'load_tagged', 'load_pat', 'load_colornames', 'palette_codes',
+           'palette_keys', 'dedup', 'split_by_palette', 'load_sources']
 
 # %% ../nbs/01_data.ipynb #dbffe7e9
 _chosen = None   # set by `using_data` (the commands' --data)
@@ -89,6 +89,7 @@ def data_file(rel:str|Path, # path inside the data directory, e.g. 'pat/palette_
 
 # %% ../nbs/01_data.ipynb #0cbf03f8
 OKLAB_COLS = [f'{c}{i}' for i in range(5) for c in 'Lab']
+MAX_WEIGHT = 1e6   # a sample weight; far larger ones overflow float32 in the weighted losses
 _RANGE = {'L': (0., 1.), 'a': (-.5, .5), 'b': (-.5, .5)}
 
 def _path(path, rel) -> Path: return Path(path) if path is not None else data_file(rel)
@@ -105,6 +106,7 @@ def load_e2c(split:str='val', # 'val' is in the shared data; 'train' and 'test' 
     pal = np.stack([_num(ck, c, *_RANGE[c[0]]) for c in OKLAB_COLS], 1).reshape(-1, 5, 3)
     w = _num(ck, 'weight')
     ck.flag(w <= 0, 'weight', lambda x: f'weight must be positive, got {x}')
+    ck.flag(w > MAX_WEIGHT, 'weight', lambda x: f'weight {x} is too large: weights are relative (1 for most rows, 4 for tag-based ones), at most {MAX_WEIGHT:g}')
     txt = _text(ck, 'text')
     keep, rep = _good_rows(ck, strict)
     ps = PaletteSet(txt[keep], pal[keep], w[keep], src, {src: rep})
@@ -256,9 +258,10 @@ def _groups(ps:PaletteSet, tol:float) -> np.ndarray:
     n = len(ps)
     _, first, inv = np.unique(palette_codes(ps.pal), axis=0, return_index=True, return_inverse=True)
     a, b = [np.arange(n)], [first[inv.reshape(-1)]]
-    if tol > 0:
-        pr = cKDTree(ps.pal.reshape(n, 15).astype(float)).query_pairs(tol, output_type='ndarray')
-        a.append(pr[:, 0]); b.append(pr[:, 1])
+    if tol > 0:            # the tree sees each distinct palette once: k exact copies would give it k² pairs
+        u, ufirst, uinv = np.unique(ps.pal.reshape(n, 15).astype(float), axis=0, return_index=True, return_inverse=True)
+        pr = cKDTree(u).query_pairs(tol, output_type='ndarray')
+        a += [np.arange(n), ufirst[pr[:, 0]]]; b += [ufirst[uinv.reshape(-1)], ufirst[pr[:, 1]]]
     a, b = np.concatenate(a), np.concatenate(b)
     _, lab = connected_components(coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n, n)), directed=False)
     rep = np.full(lab.max() + 1, n); np.minimum.at(rep, lab, np.arange(n))
