@@ -14,13 +14,13 @@ import torch.nn as nn
 from .files import stale_temporaries
 from .model import Text2Palette
 from .palette import sort_by_lightness
-from .checkpoint import CheckpointError, save_checkpoint, read_checkpoint, model_meta
+from .checkpoint import CheckpointError, save_checkpoint, read_checkpoint, model_meta, check_meta, _int
 from .losses import palette_loss, huber_loss, matched_huber_loss, matched_dist
 
 # %% auto #0
-__all__ = ['RECIPES', 'TrainConfig', 'Tensors', 'synthetic_tensors', 'check_config', 'Diverged', 'check_finite', 'resume_state',
-           'save_state', 'train_epoch', 'fit', 'output_lock', 'Prepared', 'prepare', 'nearest', 'baselines',
-           'model_distances']
+__all__ = ['STATE_SCHEMA', 'RECIPES', 'TrainConfig', 'Tensors', 'synthetic_tensors', 'check_config', 'Diverged', 'check_finite',
+           'resume_state', 'save_state', 'train_epoch', 'fit', 'output_lock', 'Prepared', 'prepare', 'nearest',
+           'baselines', 'model_distances']
 
 # %% ../nbs/05_train.ipynb #4f8777d8
 @dataclass
@@ -136,14 +136,26 @@ def check_finite(terms:dict, # this epoch's losses by name
                    f"{kept}; lower the learning rate or look for extreme values in the data")
 
 # %% ../nbs/05_train.ipynb #c2189084
+_list = ('a list', lambda v: isinstance(v, list))
+_map = ('a mapping', lambda v: isinstance(v, dict))
+STATE_SCHEMA = {'config': _map, 'epoch': _int(0, 1 << 30), 'bad_epochs': _int(0, 1 << 30), 'best': ('a number', lambda v: type(v) in (int, float)),
+                'history': _list, 'opt_groups': _list, 'sched': _map}
+
 def resume_state(out, cfg_d:dict, meta:dict|None, model, opt, sched, rng) -> tuple:
     "Load `out`'s training state into model, optimiser, scheduler and generators: (history, best, best_state, start, bad_epochs)."
-    t, m = read_checkpoint(_state_path(out))
-    if m['config'] != cfg_d: raise CheckpointError(f"{_state_path(out)} was written with other settings; resume with the same ones or delete it\n  saved: {m['config']}\n  now:   {cfg_d}")
-    if meta and m.get('data') != meta.get('data'): raise CheckpointError(f"{_state_path(out)} was trained on other data (fingerprint {m.get('data')}); delete it to start over")
-    model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith('model.')})
-    _load_opt(opt, t, m['opt_groups'])
-    sched.load_state_dict(m['sched']); rng.set_state(t['rng.gen']); torch.set_rng_state(t['rng.torch'])
+    p = _state_path(out)
+    t, m = read_checkpoint(p)
+    check_meta(m, STATE_SCHEMA, p)
+    if m['config'] != cfg_d:
+        diff = '; '.join(f'{k}: saved {m["config"].get(k)!r}, now {cfg_d.get(k)!r}' for k in sorted(set(cfg_d) | set(m['config'])) if m['config'].get(k) != cfg_d.get(k))
+        raise CheckpointError(f"{p} was written with other settings ({diff}); resume with the same ones or delete it")
+    if meta and m.get('data') != meta.get('data'): raise CheckpointError(f"{p} was trained on other data (fingerprint {m.get('data')}); delete it to start over")
+    try:
+        model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith('model.')})
+        _load_opt(opt, t, m['opt_groups'])
+        sched.load_state_dict(m['sched']); rng.set_state(t['rng.gen']); torch.set_rng_state(t['rng.torch'])
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as e:
+        raise CheckpointError(f"{p} does not fit this run ({type(e).__name__}: {' '.join(str(e).split())[:200]}); delete it to start over") from None
     return m['history'], m['best'], {k[5:]: v for k, v in t.items() if k.startswith('best.')}, m['epoch'] + 1, m['bad_epochs']
 
 # %% ../nbs/05_train.ipynb #7c80b379
