@@ -252,22 +252,50 @@ def palette_keys(pal, # Oklab palettes (N, 5, 3)
     "Palette identity as readable text: the 5 quantised colours as hex, e.g. '#1a2b3c #…' (N,)."
     return np.array([' '.join(r) for r in codes_to_hex(palette_codes(pal, ordered)).reshape(-1, 5)], dtype=object)
 
+# %% ../nbs/01_data.ipynb #4378556c
+_MIX = np.array([0xbf58476d1ce4e5b9, 0x94d049bb133111eb, 0x9e3779b97f4a7c15], dtype=np.uint64)
+
+def _mix(z:np.ndarray) -> np.ndarray:
+    "splitmix64's finaliser, elementwise on uint64: every input bit moves every output bit."
+    z = (z ^ (z >> np.uint64(30))) * _MIX[0]; z = (z ^ (z >> np.uint64(27))) * _MIX[1]
+    return z ^ (z >> np.uint64(31))
+
+def _first_equal(x:np.ndarray) -> np.ndarray:
+    "For each row of `x` (N, k), 8-byte items, the index of the first row equal to it bit for bit: a 64-bit row hash sorted, checked."
+    x = np.ascontiguousarray(x); n = len(x)
+    if not n: return np.zeros(0, np.int64)
+    w = x.view(np.uint64).reshape(n, -1)
+    h = np.full(n, _MIX[2])
+    with np.errstate(over='ignore'):
+        for j in range(w.shape[1]): h = _mix(h ^ w[:, j])
+    order = np.argsort(h, kind='stable')              # stable: the first row of a run of equal hashes is the earliest
+    hs = h[order]; start = np.r_[True, hs[1:] != hs[:-1]]
+    rep = np.empty(n, np.int64); rep[order] = order[np.flatnonzero(start)[np.cumsum(start) - 1]]
+    if (w[rep] != w).any():                           # a hash collision: sort the rows themselves (slower, same answer)
+        _, first, inv = np.unique(w, axis=0, return_index=True, return_inverse=True); rep = first[inv.reshape(-1)]
+    return rep
+
 # %% ../nbs/01_data.ipynb #dc281f9b
 def _groups(ps:PaletteSet, tol:float) -> np.ndarray:
     "For each row, the index of the first row holding the same palette (equal 8-bit codes in order, or within `tol`)."
     n = len(ps)
-    _, first, inv = np.unique(palette_codes(ps.pal), axis=0, return_index=True, return_inverse=True)
-    a, b = [np.arange(n)], [first[inv.reshape(-1)]]
+    a, b = [np.arange(n)], [_first_equal(palette_codes(ps.pal))]
     if tol > 0:            # the tree sees each distinct palette once: k exact copies would give it k² pairs
-        u, ufirst, uinv = np.unique(ps.pal.reshape(n, 15).astype(float), axis=0, return_index=True, return_inverse=True)
-        pr = cKDTree(u).query_pairs(tol, output_type='ndarray')
-        a += [np.arange(n), ufirst[pr[:, 0]]]; b += [ufirst[uinv.reshape(-1)], ufirst[pr[:, 1]]]
+        x = ps.pal.reshape(n, 15).astype(float)
+        rep = _first_equal(x); u = np.flatnonzero(rep == np.arange(n))
+        pr = cKDTree(x[u]).query_pairs(tol, output_type='ndarray')
+        a += [np.arange(n), u[pr[:, 0]]]; b += [rep, u[pr[:, 1]]]
     a, b = np.concatenate(a), np.concatenate(b)
     _, lab = connected_components(coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n, n)), directed=False)
     rep = np.full(lab.max() + 1, n); np.minimum.at(rep, lab, np.arange(n))
     return rep[lab]
 
 # %% ../nbs/01_data.ipynb #7b028851
+def _keys(pal:np.ndarray) -> np.ndarray:
+    "`palette_keys(pal)`, formatting each distinct palette once (a million copies of a few palettes take no time)."
+    u, inv = np.unique(_first_equal(pal.reshape(len(pal), -1).astype(float)), return_inverse=True)
+    return palette_keys(pal[u])[inv.reshape(-1)]
+
 def dedup(ps:PaletteSet, # palettes of one or more sources, in order of preference
           tol:float=1e-3, # also merge palettes whose 15 Oklab coordinates lie within this distance; 0: exact 8-bit codes only
           verbose:bool=True, # print rows per source before and after, and which source the dropped rows repeat
@@ -278,7 +306,7 @@ def dedup(ps:PaletteSet, # palettes of one or more sources, in order of preferen
     keep, drop = kept_in == np.arange(len(ps)), np.flatnonzero(kept_in != np.arange(len(ps)))
     out = ps[keep]
     detail = pd.DataFrame({'source': ps.source[drop], 'text': ps.texts[drop], 'kept_source': ps.source[kept_in[drop]],
-                           'kept_text': ps.texts[kept_in[drop]], 'key': palette_keys(ps.pal[drop])})
+                           'kept_text': ps.texts[kept_in[drop]], 'key': _keys(ps.pal[drop])})
     out.steps.append(Step('dedup', {k: int((out.source == k).sum()) for k in ps.counts()}, detail))
     if verbose:
         before, after = ps.counts(), out.steps[-1].counts
