@@ -293,7 +293,7 @@ def _groups(ps:PaletteSet, tol:float) -> np.ndarray:
 # %% ../nbs/01_data.ipynb #7b028851
 def _keys(pal:np.ndarray) -> np.ndarray:
     "`palette_keys(pal)`, formatting each distinct palette once (a million copies of a few palettes take no time)."
-    u, inv = np.unique(_first_equal(pal.reshape(len(pal), -1).astype(float)), return_inverse=True)
+    u, inv = np.unique(_first_equal(pal.reshape(len(pal), 15).astype(float)), return_inverse=True)
     return palette_keys(pal[u])[inv.reshape(-1)]
 
 def dedup(ps:PaletteSet, # palettes of one or more sources, in order of preference
