@@ -17,15 +17,15 @@ from .oklab import oklab_to_linear
 from .model import Text2Palette, n_params
 from .losses import matched_dist
 from .palette import sort_by_lightness
-from .checkpoint import save_checkpoint, read_checkpoint, text2palette
+from .checkpoint import save_checkpoint, read_checkpoint, text2palette, check_meta, check_tensors, _int, _real
 from .train import fit, prepare, RECIPES, baselines
 from . import __version__
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['DESCRIPTIONS', 'ABLATIONS', 'AffectReader', 'AffectDecoder', 'DecoderConfig', 'decoder_terms', 'fit_decoder',
-           'AffectModel', 'build_affect', 'affect_meta', 'affect_from_tensors', 'train_affect', 'ablation_decoders',
-           'ablation_path', 'save_ablation', 'load_ablation']
+__all__ = ['DESCRIPTIONS', 'AFFECT_SCHEMA', 'ABLATIONS', 'AffectReader', 'AffectDecoder', 'DecoderConfig', 'decoder_terms',
+           'fit_decoder', 'AffectModel', 'build_affect', 'affect_meta', 'affect_from_tensors', 'train_affect',
+           'ablation_decoders', 'ablation_path', 'save_ablation', 'load_ablation']
 
 # %% ../nbs/05a_affect.ipynb #c3df9e9b
 DESCRIPTIONS = {
@@ -277,13 +277,24 @@ def affect_meta(m:AffectModel, encoder_id:str, **extra) -> dict:
                 affect=dict(k_lo=m.k_lo, k_hi=m.k_hi, weight=m.weight, k=m.k, tau=m.reader.tau,
                             n_desc=len(m.reader.desc_cls), bank=len(m.bank)), **extra)
 
-def affect_from_tensors(tensors:dict, meta:dict) -> AffectModel:
-    "Rebuild an AffectModel from checkpoint tensors and metadata."
-    a = meta['affect']
-    content = text2palette({k[8:]: v for k, v in tensors.items() if k.startswith('content.')}, meta)
+AFFECT_SCHEMA = {'encoder_dim': _int(1, 8192), 'affect': {'k_lo': _real(-1, 1), 'k_hi': _real(-1, 1), 'weight': _real(0, 1), 'k': _int(1, 1 << 16),
+                                                          'tau': _real(1e-6, 100), 'n_desc': _int(1, 1 << 16), 'bank': _int(1, 1 << 24)}}
+
+def _affect_shapes(meta:dict) -> dict:
+    "Tensor name → shape of the reader, bank and decoder an affect checkpoint's metadata implies."
+    a, d = meta['affect'], meta['encoder_dim']
+    with torch.device('meta'): dec = AffectDecoder()
+    return {'reader.desc_emb': (a['n_desc'], d), 'reader.desc_cls': (a['n_desc'],), 'reader.va': (len(CLASSES), 2),
+            'bank': (a['bank'], d)} | {f'decoder.{k}': tuple(v.shape) for k, v in dec.state_dict().items()}
+
+def affect_from_tensors(tensors:dict, meta:dict, src='checkpoint') -> AffectModel:
+    "Rebuild an AffectModel from checkpoint tensors and metadata, checked against `AFFECT_SCHEMA` and its shapes first."
+    a = check_meta(meta, AFFECT_SCHEMA, src)['affect']
+    check_tensors(tensors, _affect_shapes(meta), src)
+    content = text2palette({k[8:]: v for k, v in tensors.items() if k.startswith('content.')}, meta, src)
     reader = AffectReader(tensors['reader.desc_emb'], tensors['reader.desc_cls'], a['tau'])
     m = AffectModel(content, reader, AffectDecoder(), tensors['bank'], a['k_lo'], a['k_hi'], a['weight'], a['k'])
-    m.load_state_dict(tensors)
+    m.load_state_dict({k: tensors[k] for k in m.state_dict()})
     return m.eval()
 
 # %% ../nbs/05a_affect.ipynb #3bbe31bd
@@ -329,8 +340,11 @@ def save_ablation(path, decs:dict, encoder_id:str):
 def load_ablation(path) -> dict:
     "Load the ablation decoders saved by `save_ablation`."
     tensors, meta = read_checkpoint(path)
+    check_meta(meta, {'decoders': ('a list of names', lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))}, path)
+    with torch.device('meta'): shapes = {k: tuple(v.shape) for k, v in AffectDecoder().state_dict().items()}
     out = {}
     for k in meta['decoders']:
-        d = AffectDecoder(); d.load_state_dict({n[len(k) + 1:]: t for n, t in tensors.items() if n.startswith(k + '.')})
+        check_tensors(tensors, {f'{k}.{n}': s for n, s in shapes.items()}, path)
+        d = AffectDecoder(); d.load_state_dict({n: tensors[f'{k}.{n}'] for n in shapes})
         out[k] = d.eval()
     return out

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_checkpoint.ipynb #e9467def
 from __future__ import annotations
-import json, hashlib
+import os, stat, math, json, hashlib
 from pathlib import Path
 import torch
 from safetensors.torch import save as st_save, load as st_load
@@ -13,45 +13,78 @@ from .files import atomic_write
 from .model import Text2Palette, n_params
 
 # %% auto #0
-__all__ = ['FORMAT', 'CheckpointError', 'save_checkpoint', 'read_checkpoint', 'model_meta', 'save_model', 'read_model',
-           'text2palette']
+__all__ = ['FORMAT', 'LEGACY_FORMAT', 'MAX_BYTES', 'MODEL_SCHEMA', 'CheckpointError', 'save_checkpoint', 'read_checkpoint',
+           'model_meta', 'save_model', 'check_meta', 'model_shapes', 'check_tensors', 'read_model', 'text2palette']
 
 # %% ../nbs/04a_checkpoint.ipynb #87d56ab2
-FORMAT = 'e2c-checkpoint-1'
+FORMAT = 'e2c-checkpoint-2'
+LEGACY_FORMAT = 'e2c-checkpoint-1'   # checksum over the tensors only; read by tools/reexport-checkpoints alone
+MAX_BYTES = 1 << 30                  # no e2c checkpoint comes near: the shipped model is 6 MB, a CLIP training state ~20 MB
 
 class CheckpointError(ValueError):
     "A checkpoint file that cannot be used: corrupt, truncated, not e2c's, or made for another encoder."
 
-def _digest(tensors:dict) -> str:
+def _digest(tensors:dict, meta:dict|None=None) -> str:
+    "sha256 of `meta` (less its own `sha256` entry) and each tensor's name, dtype, shape and bytes; `meta=None`: the legacy tensors-only sum."
     h = hashlib.sha256()
+    if meta is not None: h.update(json.dumps({k: v for k, v in meta.items() if k != 'sha256'}, sort_keys=True, separators=(',', ':')).encode())
     for k in sorted(tensors):
-        h.update(k.encode()); h.update(tensors[k].detach().contiguous().cpu().numpy().tobytes())
+        t = tensors[k].detach().contiguous().cpu()
+        h.update(k.encode() if meta is None else f'\0{k}\0{t.dtype}\0{tuple(t.shape)}\0'.encode())
+        h.update((t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes())
     return h.hexdigest()
 
 # %% ../nbs/04a_checkpoint.ipynb #3e90fd6e
 def save_checkpoint(path, tensors:dict, meta:dict, sync:bool=True):
-    "Atomically write `tensors` with `meta` (JSON) into a safetensors file."
+    "Atomically write `tensors` with `meta` (JSON) into a safetensors file, under one checksum."
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    meta = {**meta, 'format': FORMAT, 'sha256': _digest(tensors)}
+    meta = json.loads(json.dumps({**meta, 'format': FORMAT}))    # as it will be read back (tuples become lists)
+    meta['sha256'] = _digest(tensors, meta)
     atomic_write(path, st_save(tensors, metadata={'e2c': json.dumps(meta)}), sync)
 
-def read_checkpoint(path) -> tuple[dict, dict]:
-    "Read and verify a checkpoint written by `save_checkpoint`: (tensors, meta)."
-    path = Path(path)
-    if not path.exists(): raise CheckpointError(f"checkpoint {path} does not exist")
-    try: data = path.read_bytes()
+# %% ../nbs/04a_checkpoint.ipynb #9a201e1a
+_KINDS = [(stat.S_ISDIR, 'a folder'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISCHR, 'a character device'),
+          (stat.S_ISBLK, 'a block device'), (stat.S_ISSOCK, 'a socket')]
+
+def _read_file(path:Path, max_bytes:int=MAX_BYTES) -> bytes:
+    "The bytes of `path` if it is a regular file of at most `max_bytes`; a FIFO or a device is refused without blocking or reading."
+    try: fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError: raise CheckpointError(f"checkpoint {path} does not exist") from None
     except OSError as e: raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror or e}") from None
     try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = next((k for is_, k in _KINDS if is_(st.st_mode)), 'not a regular file')
+            raise CheckpointError(f"{path} is {kind}, not a checkpoint file; give the path of a .safetensors file")
+        if st.st_size > max_bytes:
+            raise CheckpointError(f"{path} is {st.st_size / 2**20:,.0f} MiB, larger than any e2c checkpoint (at most {max_bytes / 2**20:,.0f} MiB); give the right file")
+    except BaseException: os.close(fd); raise
+    with os.fdopen(fd, 'rb') as f:
+        try: return f.read(max_bytes + 1)
+        except OSError as e: raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror or e}") from None
+
+# %% ../nbs/04a_checkpoint.ipynb #57e293d1
+def read_checkpoint(path, legacy:bool=False) -> tuple[dict, dict]:
+    "Read and verify a checkpoint written by `save_checkpoint`: (tensors, meta); `legacy` also accepts format 1 (tensor checksum only)."
+    path = Path(path)
+    data = _read_file(path)
+    try:
         n = int.from_bytes(data[:8], 'little')
+        if len(data) < 8 or n > len(data) - 8: raise ValueError(f'header length {n:,} exceeds the file')
         header = json.loads(data[8:8 + n])
         meta = json.loads(header.get('__metadata__', {}).get('e2c', 'null'))
     except Exception as e: raise CheckpointError(f"{path} is not a safetensors file or its header is damaged ({type(e).__name__}: {e})") from None
-    if not isinstance(meta, dict) or meta.get('format') != FORMAT:
+    fmt = meta.get('format') if isinstance(meta, dict) else None
+    if fmt == LEGACY_FORMAT and not legacy:
+        raise CheckpointError(f"{path} was written by an older e2c ({LEGACY_FORMAT}: its metadata is not checksummed); "
+                              f"convert it with tools/reexport-checkpoints {path}, or re-train it with e2c-train")
+    if fmt not in (FORMAT, LEGACY_FORMAT):
         raise CheckpointError(f"{path} is a safetensors file but not an e2c checkpoint (no '{FORMAT}' metadata)")
     try: tensors = st_load(data)
     except Exception as e: raise CheckpointError(f"{path} is truncated or corrupt ({e}); re-train it with e2c-train or restore a good copy") from None
-    if _digest(tensors) != meta.get('sha256'):
-        raise CheckpointError(f"{path} is corrupt: its tensors do not match the checksum in its header; re-train it with e2c-train or restore a good copy")
+    if _digest(tensors, None if fmt == LEGACY_FORMAT else meta) != meta.get('sha256'):
+        raise CheckpointError(f"{path} is corrupt or was edited: its metadata or tensors do not match the checksum in its header; "
+                              f"re-train it with e2c-train or restore a good copy")
     return tensors, meta
 
 # %% ../nbs/04a_checkpoint.ipynb #21628c29
@@ -65,19 +98,67 @@ def save_model(path, model:Text2Palette, encoder_id:str, **extra):
     "Save a model checkpoint (weights + metadata)."
     save_checkpoint(path, model.state_dict(), model_meta(model, encoder_id, **extra))
 
+# %% ../nbs/04a_checkpoint.ipynb #8b04f9e2
+def _int(lo:int, hi:int): return (f'an integer from {lo} to {hi}', lambda v: type(v) is int and lo <= v <= hi)
+def _real(lo:float, hi:float): return (f'a number from {lo:g} to {hi:g}', lambda v: type(v) in (int, float) and lo <= v <= hi)
+_str = ('a non-empty string', lambda v: isinstance(v, str) and v != '')
+
+MODEL_SCHEMA = {'encoder_id': _str, 'encoder_dim': _int(1, 8192),
+                'model': {'d_in': _int(1, 8192), 'hidden': _int(1, 8192), 'head_hidden': _int(1, 4096), 'dropout': _real(0, 0.99)}}
+
+# %% ../nbs/04a_checkpoint.ipynb #e61c2f9c
+def check_meta(meta:dict, # a checkpoint's metadata
+               schema:dict, # name → (description, test), or a nested schema for a mapping
+               src, # the file, for the message
+               pre:str='') -> dict: # prefix of nested names
+    "`meta` if it has every entry of `schema` with a valid value (others are allowed), else a one-line `CheckpointError`."
+    for k, want in schema.items():
+        if k not in meta: raise CheckpointError(f"{src} lacks the metadata entry '{pre}{k}'; it was not written by e2c: re-train it or restore a good copy")
+        v, ok = meta[k], isinstance(want, dict) or want[1](meta[k])
+        if isinstance(want, dict) and isinstance(v, dict): check_meta(v, want, src, f'{pre}{k}.')
+        elif isinstance(want, dict) or not ok:
+            raise CheckpointError(f"{src}: metadata entry '{pre}{k}' must be {'a mapping' if isinstance(want, dict) else want[0]}, "
+                                  f"got {json.dumps(v)[:60]}; re-train it or restore a good copy")
+    return meta
+
+# %% ../nbs/04a_checkpoint.ipynb #ca88d3ea
+def model_shapes(cfg:dict) -> dict:
+    "Tensor name → shape of the Text2Palette a checkpoint's `model` metadata describes, without allocating it."
+    with torch.device('meta'): m = Text2Palette(**{k: v for k, v in cfg.items() if k != 'cond_dim'})
+    return {k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+def check_tensors(tensors:dict, # a checkpoint's tensors
+                  shapes:dict, # name → the shape its metadata implies
+                  src) -> dict: # the file, for the message
+    "`tensors` if it holds every name of `shapes` with that shape (others are allowed), else a one-line `CheckpointError`."
+    for k, s in shapes.items():
+        if k not in tensors: raise CheckpointError(f"{src} lacks the tensor '{k}'; re-train it or restore a good copy")
+        if tuple(tensors[k].shape) != tuple(s):
+            raise CheckpointError(f"{src}: tensor '{k}' has shape {tuple(tensors[k].shape)} but its metadata implies {tuple(s)}; re-train it or restore a good copy")
+    return tensors
+
 # %% ../nbs/04a_checkpoint.ipynb #ea19b0f2
 def read_model(path, encoder_id:str|None=None) -> tuple[dict, dict]:
-    "A model checkpoint's (tensors, meta), refusing a training state and one made for another encoder than `encoder_id`."
+    "A model checkpoint's (tensors, meta), checked against `MODEL_SCHEMA` and its shapes, refusing one made for another encoder than `encoder_id`."
     tensors, meta = read_checkpoint(path)
     if 'model' not in meta: raise CheckpointError(f"{path} is not a model checkpoint (it is a training state or another e2c file)")
+    check_meta(meta, MODEL_SCHEMA, path)
+    if (arch := meta.get('arch', 'text2palette')) not in ('text2palette', 'affect'):
+        raise CheckpointError(f"{path} holds a model of unknown architecture {json.dumps(arch)[:40]}; it needs a newer e2c or another checkpoint")
+    if meta['encoder_dim'] != meta['model']['d_in']:
+        raise CheckpointError(f"{path}: its metadata is inconsistent (encoder_dim {meta['encoder_dim']}, model.d_in {meta['model']['d_in']}); re-train it or restore a good copy")
     if encoder_id is not None and meta['encoder_id'] != encoder_id:
         raise CheckpointError(f"{path} was trained on '{meta['encoder_id']}' embeddings ({meta['encoder_dim']}-d), "
                               f"but the encoder in use is '{encoder_id}'; use --encoder {meta['encoder_id'].split('-')[0]} or a checkpoint trained for it")
+    pre = 'content.' if arch == 'affect' else ''
+    check_tensors(tensors, {pre + k: s for k, s in model_shapes(meta['model']).items()}, path)
     return tensors, meta
 
 # %% ../nbs/04a_checkpoint.ipynb #fcd1abc4
-def text2palette(tensors:dict, meta:dict) -> Text2Palette:
-    "The Text2Palette of a model checkpoint's tensors and metadata, in eval mode."
+def text2palette(tensors:dict, meta:dict, src='checkpoint') -> Text2Palette:
+    "The Text2Palette of a model checkpoint's tensors and metadata, in eval mode (shapes checked before it is built)."
+    shapes = model_shapes(meta['model'])
+    check_tensors(tensors, shapes, src)
     model = Text2Palette(**{k: v for k, v in meta['model'].items() if k != 'cond_dim'})
-    model.load_state_dict(tensors)
+    model.load_state_dict({k: tensors[k] for k in shapes})
     return model.eval()

@@ -20,9 +20,9 @@ from .paletteset import *
 from .paletteset import _read_csv, _Checker, _num, _text, _good_rows, _file_lines, _show
 
 # %% auto #0
-__all__ = ['OKLAB_COLS', 'HEX_COLS', 'LOADERS', 'DEFAULT_SOURCES', 'data_dir', 'using_data', 'DataChecksumError', 'check_file',
-           'data_file', 'load_e2c', 'load_tagged', 'load_pat', 'load_colornames', 'palette_codes', 'palette_keys',
-           'dedup', 'split_by_palette', 'load_sources']
+__all__ = ['OKLAB_COLS', 'MAX_WEIGHT', 'HEX_COLS', 'LOADERS', 'DEFAULT_SOURCES', 'data_dir', 'using_data', 'DataChecksumError',
+           'check_file', 'data_file', 'load_e2c', 'load_tagged', 'load_pat', 'load_colornames', 'palette_codes',
+           'palette_keys', 'dedup', 'split_by_palette', 'load_sources']
 
 # %% ../nbs/01_data.ipynb #dbffe7e9
 _chosen = None   # set by `using_data` (the commands' --data)
@@ -89,6 +89,7 @@ def data_file(rel:str|Path, # path inside the data directory, e.g. 'pat/palette_
 
 # %% ../nbs/01_data.ipynb #0cbf03f8
 OKLAB_COLS = [f'{c}{i}' for i in range(5) for c in 'Lab']
+MAX_WEIGHT = 1e6   # a sample weight; far larger ones overflow float32 in the weighted losses
 _RANGE = {'L': (0., 1.), 'a': (-.5, .5), 'b': (-.5, .5)}
 
 def _path(path, rel) -> Path: return Path(path) if path is not None else data_file(rel)
@@ -105,6 +106,7 @@ def load_e2c(split:str='val', # 'val' is in the shared data; 'train' and 'test' 
     pal = np.stack([_num(ck, c, *_RANGE[c[0]]) for c in OKLAB_COLS], 1).reshape(-1, 5, 3)
     w = _num(ck, 'weight')
     ck.flag(w <= 0, 'weight', lambda x: f'weight must be positive, got {x}')
+    ck.flag(w > MAX_WEIGHT, 'weight', lambda x: f'weight {x} is too large: weights are relative (1 for most rows, 4 for tag-based ones), at most {MAX_WEIGHT:g}')
     txt = _text(ck, 'text')
     keep, rep = _good_rows(ck, strict)
     ps = PaletteSet(txt[keep], pal[keep], w[keep], src, {src: rep})
@@ -250,21 +252,50 @@ def palette_keys(pal, # Oklab palettes (N, 5, 3)
     "Palette identity as readable text: the 5 quantised colours as hex, e.g. '#1a2b3c #…' (N,)."
     return np.array([' '.join(r) for r in codes_to_hex(palette_codes(pal, ordered)).reshape(-1, 5)], dtype=object)
 
+# %% ../nbs/01_data.ipynb #4378556c
+_MIX = np.array([0xbf58476d1ce4e5b9, 0x94d049bb133111eb, 0x9e3779b97f4a7c15], dtype=np.uint64)
+
+def _mix(z:np.ndarray) -> np.ndarray:
+    "splitmix64's finaliser, elementwise on uint64: every input bit moves every output bit."
+    z = (z ^ (z >> np.uint64(30))) * _MIX[0]; z = (z ^ (z >> np.uint64(27))) * _MIX[1]
+    return z ^ (z >> np.uint64(31))
+
+def _first_equal(x:np.ndarray) -> np.ndarray:
+    "For each row of `x` (N, k), 8-byte items, the index of the first row equal to it bit for bit: a 64-bit row hash sorted, checked."
+    x = np.ascontiguousarray(x); n = len(x)
+    if not n: return np.zeros(0, np.int64)
+    w = x.view(np.uint64).reshape(n, -1)
+    h = np.full(n, _MIX[2])
+    with np.errstate(over='ignore'):
+        for j in range(w.shape[1]): h = _mix(h ^ w[:, j])
+    order = np.argsort(h, kind='stable')              # stable: the first row of a run of equal hashes is the earliest
+    hs = h[order]; start = np.r_[True, hs[1:] != hs[:-1]]
+    rep = np.empty(n, np.int64); rep[order] = order[np.flatnonzero(start)[np.cumsum(start) - 1]]
+    if (w[rep] != w).any():                           # a hash collision: sort the rows themselves (slower, same answer)
+        _, first, inv = np.unique(w, axis=0, return_index=True, return_inverse=True); rep = first[inv.reshape(-1)]
+    return rep
+
 # %% ../nbs/01_data.ipynb #dc281f9b
 def _groups(ps:PaletteSet, tol:float) -> np.ndarray:
     "For each row, the index of the first row holding the same palette (equal 8-bit codes in order, or within `tol`)."
     n = len(ps)
-    _, first, inv = np.unique(palette_codes(ps.pal), axis=0, return_index=True, return_inverse=True)
-    a, b = [np.arange(n)], [first[inv.reshape(-1)]]
-    if tol > 0:
-        pr = cKDTree(ps.pal.reshape(n, 15).astype(float)).query_pairs(tol, output_type='ndarray')
-        a.append(pr[:, 0]); b.append(pr[:, 1])
+    a, b = [np.arange(n)], [_first_equal(palette_codes(ps.pal))]
+    if tol > 0:            # the tree sees each distinct palette once: k exact copies would give it k² pairs
+        x = ps.pal.reshape(n, 15).astype(float)
+        rep = _first_equal(x); u = np.flatnonzero(rep == np.arange(n))
+        pr = cKDTree(x[u]).query_pairs(tol, output_type='ndarray')
+        a += [np.arange(n), u[pr[:, 0]]]; b += [rep, u[pr[:, 1]]]
     a, b = np.concatenate(a), np.concatenate(b)
     _, lab = connected_components(coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n, n)), directed=False)
     rep = np.full(lab.max() + 1, n); np.minimum.at(rep, lab, np.arange(n))
     return rep[lab]
 
 # %% ../nbs/01_data.ipynb #7b028851
+def _keys(pal:np.ndarray) -> np.ndarray:
+    "`palette_keys(pal)`, formatting each distinct palette once (a million copies of a few palettes take no time)."
+    u, inv = np.unique(_first_equal(pal.reshape(len(pal), 15).astype(float)), return_inverse=True)
+    return palette_keys(pal[u])[inv.reshape(-1)]
+
 def dedup(ps:PaletteSet, # palettes of one or more sources, in order of preference
           tol:float=1e-3, # also merge palettes whose 15 Oklab coordinates lie within this distance; 0: exact 8-bit codes only
           verbose:bool=True, # print rows per source before and after, and which source the dropped rows repeat
@@ -275,7 +306,7 @@ def dedup(ps:PaletteSet, # palettes of one or more sources, in order of preferen
     keep, drop = kept_in == np.arange(len(ps)), np.flatnonzero(kept_in != np.arange(len(ps)))
     out = ps[keep]
     detail = pd.DataFrame({'source': ps.source[drop], 'text': ps.texts[drop], 'kept_source': ps.source[kept_in[drop]],
-                           'kept_text': ps.texts[kept_in[drop]], 'key': palette_keys(ps.pal[drop])})
+                           'kept_text': ps.texts[kept_in[drop]], 'key': _keys(ps.pal[drop])})
     out.steps.append(Step('dedup', {k: int((out.source == k).sum()) for k in ps.counts()}, detail))
     if verbose:
         before, after = ps.counts(), out.steps[-1].counts

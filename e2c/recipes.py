@@ -4,12 +4,14 @@
 
 # %% ../nbs/05b_recipes.ipynb #611ccd39
 from __future__ import annotations
-import sys, json, dataclasses
+import sys, math, json, dataclasses
+from pathlib import Path
 from fastcore.script import call_parse
-from .checkpoint import CheckpointError, read_model, text2palette
-from .train import RECIPES, fit, prepare, baselines, model_distances
+from .checkpoint import CheckpointError, read_checkpoint, read_model, text2palette
+from .train import RECIPES, fit, prepare, baselines, model_distances, output_lock, _state_path
 from .affect import affect_from_tensors, train_affect
 from .data import using_data
+from .encoders import ENCODERS
 
 # %% auto #0
 __all__ = ['load_model', 'train_model', 'e2c_train']
@@ -18,20 +20,46 @@ __all__ = ['load_model', 'train_model', 'e2c_train']
 def load_model(path, encoder_id:str|None=None):
     "Load a model checkpoint of either kind, refusing one made for another encoder than `encoder_id`: (model, meta)."
     tensors, meta = read_model(path, encoder_id)
-    if meta.get('arch', 'text2palette') == 'affect': return affect_from_tensors(tensors, meta), meta
-    return text2palette(tensors, meta), meta
+    if meta.get('arch', 'text2palette') == 'affect': return affect_from_tensors(tensors, meta, path), meta
+    return text2palette(tensors, meta, path), meta
 
 # %% ../nbs/05b_recipes.ipynb #9b7b76f3
+def _check_settings(recipe:str, epochs, patience, val_frac, encoder='minilm'):
+    "A one-line `ValueError` for the first impossible setting, before any data is read."
+    if isinstance(encoder, str) and encoder not in ENCODERS: raise ValueError(f"unknown encoder {encoder!r}; choose one of: {', '.join(ENCODERS)}")
+    if recipe != 'affect' and recipe not in RECIPES: raise ValueError(f"unknown recipe {recipe!r}; choose from affect, {', '.join(RECIPES)}")
+    if epochs is not None and (type(epochs) is not int or epochs < 1): raise ValueError(f"--epochs must be a positive integer, got {epochs}")
+    if patience is not None and (type(patience) is not int or patience < 1): raise ValueError(f"--patience must be a positive integer, got {patience}")
+    if not (isinstance(val_frac, (int, float)) and 0 < val_frac < 1):
+        raise ValueError(f"--val-frac must be between 0 and 1, both excluded (a share of the palettes held out for validation, e.g. 0.1), got {val_frac}")
+
+def _check_out(out, recipe:str, resume:bool, force:bool):
+    "Refuse an `out` that is a folder, or that holds a model this run would replace, unless `force` (or `resume` continues its run)."
+    out = Path(out)
+    if out.is_dir(): raise ValueError(f"--out {out} is a folder; give a file name, e.g. {out / 'e2c-model.safetensors'}")
+    if force or not out.exists(): return
+    state = _state_path(out.with_suffix('.content.safetensors') if recipe == 'affect' else out)
+    if resume and state.exists(): return
+    try: m = read_checkpoint(out)[1]; what = f" (recipe {m.get('recipe', '?')}, best epoch {m.get('best_epoch', -1) + 1})"
+    except CheckpointError: what = ''
+    raise ValueError(f"{out} already holds a trained model{what}; give --force to replace it"
+                     f"{', --resume to continue its training' if state.exists() else ''}, or choose another --out")
+
+# %% ../nbs/05b_recipes.ipynb #f5c36351
 def train_model(encoder:str='minilm', sources=None, recipe:str='affect', epochs:int|None=None, out=None,
-                seed:int=0, resume:bool=False, val_frac:float=0.1, patience:int|None=None, progress:bool=True, verbose:bool=True):
-    "Prepare the data, train with a recipe and write the checkpoint; returns (model, history, report)."
-    if epochs is not None and (isinstance(epochs, bool) or epochs < 1): raise ValueError(f"epochs must be a positive integer, got {epochs}")
-    if patience is not None and patience < 1: raise ValueError(f"patience must be a positive integer, got {patience}")
+                seed:int=0, resume:bool=False, val_frac:float=0.1, patience:int|None=None, progress:bool=True, verbose:bool=True,
+                force:bool=False): # replace a model already at `out`
+    "Prepare the data, train with a recipe and write the checkpoint (locked while it runs); returns (model, history, report)."
+    _check_settings(recipe, epochs, patience, val_frac, encoder)
+    if out is None: return _train(encoder, sources, recipe, epochs, out, seed, resume, val_frac, patience, progress, verbose)
+    with output_lock(out):
+        _check_out(out, recipe, resume, force)
+        return _train(encoder, sources, recipe, epochs, out, seed, resume, val_frac, patience, progress, verbose)
+
+def _train(encoder, sources, recipe, epochs, out, seed, resume, val_frac, patience, progress, verbose):
     if recipe == 'affect':
-        from e2c.affect import train_affect
         return train_affect(encoder=encoder, sources=sources, epochs=epochs, out=out, seed=seed, resume=resume,
                             val_frac=val_frac, patience=patience, progress=progress, verbose=verbose)
-    if recipe not in RECIPES: raise ValueError(f"unknown recipe {recipe!r}; choose from affect, {', '.join(RECIPES)}")
     prep = prepare(encoder, sources, val_frac, seed, verbose)
     cfg = dataclasses.replace(RECIPES[recipe], seed=seed, **({'epochs': epochs} if epochs else {}),
                               **({'patience': patience} if patience is not None else {}))
@@ -54,12 +82,13 @@ def e2c_train(
     patience:int=None, # early stopping patience in epochs (default: the recipe's)
     quiet:bool=False, # no progress bars or tables
     data:str=None, # data directory (default: $E2C_DATA, else the project's data/)
+    force:bool=False, # replace a model already at --out (without it, an existing --out is refused)
 ):
     "Train a text-to-palette model on the palette data sets and write a checkpoint."
     try:
         with using_data(data):
             model, hist, report = train_model(encoder, [s.strip() for s in sources.split(',') if s.strip()], recipe, epochs, out,
-                                              seed, resume, val_frac, patience, progress=not quiet, verbose=not quiet)
+                                              seed, resume, val_frac, patience, progress=not quiet, verbose=not quiet, force=force)
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         print(f'e2c-train: error: {e}', file=sys.stderr); return 2
     print(json.dumps({'checkpoint': str(out), 'epochs_run': len(hist), **report}, indent=1, default=float))

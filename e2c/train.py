@@ -4,7 +4,8 @@
 
 # %% ../nbs/05_train.ipynb #07f84b64
 from __future__ import annotations
-import os, math, dataclasses
+import os, math, fcntl, dataclasses
+from contextlib import contextmanager
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
@@ -13,12 +14,13 @@ import torch.nn as nn
 from .files import stale_temporaries
 from .model import Text2Palette
 from .palette import sort_by_lightness
-from .checkpoint import CheckpointError, save_checkpoint, read_checkpoint, model_meta
+from .checkpoint import CheckpointError, save_checkpoint, read_checkpoint, model_meta, check_meta, _int
 from .losses import palette_loss, huber_loss, matched_huber_loss, matched_dist
 
 # %% auto #0
-__all__ = ['RECIPES', 'TrainConfig', 'Tensors', 'synthetic_tensors', 'resume_state', 'save_state', 'train_epoch', 'fit',
-           'Prepared', 'prepare', 'nearest', 'baselines', 'model_distances']
+__all__ = ['STATE_SCHEMA', 'RECIPES', 'TrainConfig', 'Tensors', 'synthetic_tensors', 'check_config', 'Diverged', 'check_finite',
+           'resume_state', 'save_state', 'train_epoch', 'fit', 'output_lock', 'Prepared', 'prepare', 'nearest',
+           'baselines', 'model_distances']
 
 # %% ../nbs/05_train.ipynb #4f8777d8
 @dataclass
@@ -56,6 +58,11 @@ class Tensors:
         if self.pal.shape != (n, 5, 3) or self.w.shape != (n,):
             raise ValueError(f"inconsistent training tensors: emb {tuple(self.emb.shape)}, pal {tuple(self.pal.shape)}, "
                              f"w {tuple(self.w.shape)}")
+        for name, x in (('embeddings', self.emb), ('palettes', self.pal), ('weights', self.w)):
+            if not (ok := torch.isfinite(x.reshape(n, -1)).all(1)).all():
+                raise ValueError(f"training {name}: row {int((~ok).nonzero()[0])} holds a value that is not finite in float32 "
+                                 f"(above 3.4e38, or NaN); fix or drop that row of the data")
+        if n and not math.isfinite(float(self.w.sum())): raise ValueError("the training weights sum to more than float32 holds; scale them down")
     def __len__(self): return len(self.emb)
     def batch(self, idx, emb=None):
         "Rows `idx` as (emb, pal, w); `emb`: another copy of the embeddings to take them from (e.g. in bfloat16)."
@@ -96,15 +103,59 @@ def _val_loss(model, va:Tensors, cfg:TrainConfig):
         model.train()
     return float(rec), float((od * va.w).sum() / va.w.sum())
 
+# %% ../nbs/05_train.ipynb #3d1ad890
+_POSITIVE_INT = ('epochs', 'bs', 'hidden', 'head_hidden')
+
+def check_config(cfg:TrainConfig) -> TrainConfig:
+    "`cfg` if every setting is possible, else a one-line `ValueError` naming it."
+    for k, v in asdict(cfg).items():
+        if k in _POSITIVE_INT or k == 'patience':
+            if (v is not None or k != 'patience') and (type(v) is not int or v < 1): raise ValueError(f"{k} must be a positive integer, got {v!r}")
+        elif isinstance(v, float) and not (math.isfinite(v) and v >= 0): raise ValueError(f"{k} must be a finite number ≥ 0, got {v!r}")
+    if not 0 <= cfg.dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout!r}")
+    if not cfg.lr > 0: raise ValueError(f"lr must be positive, got {cfg.lr!r}")
+    if cfg.recon not in ('huber', 'matched'): raise ValueError(f"recon must be 'huber' or 'matched', got {cfg.recon!r}")
+    return cfg
+
+# %% ../nbs/05_train.ipynb #0d7dee8b
+class Diverged(ValueError):
+    "A training run whose losses stopped being finite; its files are left as the last good epoch wrote them."
+
+def check_finite(terms:dict, # this epoch's losses by name
+                 ep:int, # the epoch (0-based)
+                 cfg:TrainConfig, hist:list, # the run's settings and history so far
+                 out=None): # the run's checkpoint, for the message
+    "Raise `Diverged` naming the epoch and the losses that are not finite."
+    bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
+    if not bad: return
+    good = [h for h in hist if math.isfinite(h['val_recon'])]
+    best = min(good, key=lambda h: h['val_recon'])['epoch'] if good else None
+    kept = ('no model was written' if best is None or out is None else
+            f"{out} keeps the best model (epoch {best + 1}) and its training state is that of epoch {ep}")
+    raise Diverged(f"training diverged at epoch {ep + 1} of {cfg.epochs}: {', '.join(f'{k} = {v}' for k, v in bad.items())}; "
+                   f"{kept}; lower the learning rate or look for extreme values in the data")
+
 # %% ../nbs/05_train.ipynb #c2189084
+_list = ('a list', lambda v: isinstance(v, list))
+_map = ('a mapping', lambda v: isinstance(v, dict))
+STATE_SCHEMA = {'config': _map, 'epoch': _int(0, 1 << 30), 'bad_epochs': _int(0, 1 << 30), 'best': ('a number', lambda v: type(v) in (int, float)),
+                'history': _list, 'opt_groups': _list, 'sched': _map}
+
 def resume_state(out, cfg_d:dict, meta:dict|None, model, opt, sched, rng) -> tuple:
     "Load `out`'s training state into model, optimiser, scheduler and generators: (history, best, best_state, start, bad_epochs)."
-    t, m = read_checkpoint(_state_path(out))
-    if m['config'] != cfg_d: raise CheckpointError(f"{_state_path(out)} was written with other settings; resume with the same ones or delete it\n  saved: {m['config']}\n  now:   {cfg_d}")
-    if meta and m.get('data') != meta.get('data'): raise CheckpointError(f"{_state_path(out)} was trained on other data (fingerprint {m.get('data')}); delete it to start over")
-    model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith('model.')})
-    _load_opt(opt, t, m['opt_groups'])
-    sched.load_state_dict(m['sched']); rng.set_state(t['rng.gen']); torch.set_rng_state(t['rng.torch'])
+    p = _state_path(out)
+    t, m = read_checkpoint(p)
+    check_meta(m, STATE_SCHEMA, p)
+    if m['config'] != cfg_d:
+        diff = '; '.join(f'{k}: saved {m["config"].get(k)!r}, now {cfg_d.get(k)!r}' for k in sorted(set(cfg_d) | set(m['config'])) if m['config'].get(k) != cfg_d.get(k))
+        raise CheckpointError(f"{p} was written with other settings ({diff}); resume with the same ones or delete it")
+    if meta and m.get('data') != meta.get('data'): raise CheckpointError(f"{p} was trained on other data (fingerprint {m.get('data')}); delete it to start over")
+    try:
+        model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith('model.')})
+        _load_opt(opt, t, m['opt_groups'])
+        sched.load_state_dict(m['sched']); rng.set_state(t['rng.gen']); torch.set_rng_state(t['rng.torch'])
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as e:
+        raise CheckpointError(f"{p} does not fit this run ({type(e).__name__}: {' '.join(str(e).split())[:200]}); delete it to start over") from None
     return m['history'], m['best'], {k[5:]: v for k, v in t.items() if k.startswith('best.')}, m['epoch'] + 1, m['bad_epochs']
 
 # %% ../nbs/05_train.ipynb #7c80b379
@@ -149,7 +200,8 @@ def fit(tr:Tensors, # training tensors
         extra_loss=None, # optional callable(model, batch) -> (loss, terms)
         meta:dict|None=None): # extra metadata for the checkpoint (data fingerprint, sources...)
     "Train a Text2Palette on in-memory tensors; returns (best model, history)."
-    cfg = cfg or TrainConfig()
+    cfg = check_config(cfg or TrainConfig())
+    if not len(tr) or not len(va): raise ValueError(f"nothing to {'train on' if not len(tr) else 'validate on'}: the {'training' if not len(tr) else 'validation'} set is empty")
     torch.manual_seed(cfg.seed)
     model = Text2Palette(tr.emb.shape[1], cfg.hidden, cfg.head_hidden, dropout=cfg.dropout)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.wd, fused=True)
@@ -172,6 +224,7 @@ def fit(tr:Tensors, # training tensors
         terms = train_epoch(model, opt, tr, cfg, rng, emb_all, extra_loss)
         sched.step()
         vrec, vod = _val_loss(model, va, cfg)
+        check_finite(terms | dict(val_recon=vrec, val_order_free=vod), ep, cfg, hist, out)   # before anything is written
         rec = terms | dict(epoch=ep, val_recon=vrec, val_order_free=vod, lr=sched.get_last_lr()[0])
         hist.append(rec)
         if vrec < best - 1e-7:
@@ -188,6 +241,28 @@ def fit(tr:Tensors, # training tensors
     if progress and hasattr(bar, 'close'): bar.close()
     if best_state is not None: model.load_state_dict(best_state)
     return model.eval(), hist
+
+# %% ../nbs/05_train.ipynb #61cfc688
+@contextmanager
+def output_lock(out:str|Path):
+    "Hold an exclusive lock on `out` (the file `.NAME.lock` beside it) for the block; a `ValueError` if another process holds it."
+    out = Path(out); lock = out.with_name(f'.{out.name}.lock')
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 20, 0).decode(errors='replace').strip() or '?'; os.close(fd)
+            raise ValueError(f"{out} is being written by another training (process {pid}); wait for it to finish or choose another --out") from None
+        try:
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino: break     # still the file at that path: ours
+        except FileNotFoundError: pass                                  # removed by a run that just ended: take a new one
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0); os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True); os.close(fd)
 
 # %% ../nbs/05_train.ipynb #213cdd21
 @dataclass
@@ -209,9 +284,12 @@ def prepare(encoder:str|object='minilm', # encoder name or instance
     from e2c.data import load_sources, split_by_palette, DEFAULT_SOURCES
     from e2c.encoders import get_encoder
     from e2c.cache import encode_cached
-    enc = get_encoder(encoder) if isinstance(encoder, str) else encoder
-    ps = load_sources(sources or DEFAULT_SOURCES, verbose=verbose)
+    ps = load_sources(sources or DEFAULT_SOURCES, verbose=verbose)       # the data first: its errors come before the encoder loads
     train, val = split_by_palette(ps, val_frac=val_frac, seed=seed, verbose=verbose)
+    if not len(train) or not len(val):
+        raise ValueError(f"--val-frac {val_frac:g} leaves {len(train):,} training and {len(val):,} validation palettes of {len(ps):,}; "
+                         f"both need some (the default is 0.1)")
+    enc = get_encoder(encoder) if isinstance(encoder, str) else encoder
     emb = encode_cached(enc, list(train.texts) + list(val.texts), progress=verbose)
     tr = Tensors(emb[:len(train)], train.pal, train.weight)
     va = Tensors(emb[len(train):], val.pal, val.weight)

@@ -160,3 +160,11 @@ def test_bench_flood_small_run(capsys, monkeypatch):
     assert g['frames'] == g['expected'] == 30 and g['read'] > 0 and r['parse_ms'] > 0
     assert 'p99 ms' in capsys.readouterr().out
 
+
+def test_bench_dedup(monkeypatch):
+    res = bench('bench_dedup', monkeypatch).main(copies=(2,), allpairs_max=2)
+    check_json(res)
+    [a] = res['sizes']
+    assert a['copies'] == 2 and a['new']['rows'] == 2 * a['new']['kept'] > 0
+    assert a['same_rows'] is True and a['allpairs']['kept'] == a['new']['kept']
+    for r in (a['new'], a['allpairs']): assert r['load_s'] > 0 and r['dedup_s'] > 0 and r['peak_mib'] >= r['base_mib'] > 0
