@@ -10,33 +10,39 @@ from .checkpoint import CheckpointError, read_model, text2palette
 from .train import RECIPES, fit, prepare, baselines, model_distances
 from .affect import affect_from_tensors, train_affect
 from .data import using_data
+from .device import resolve_device, using_device, report_device
 
 # %% auto #0
 __all__ = ['load_model', 'train_model', 'e2c_train']
 
 # %% ../nbs/05b_recipes.ipynb #5849574e
-def load_model(path, encoder_id:str|None=None):
-    "Load a model checkpoint of either kind, refusing one made for another encoder than `encoder_id`: (model, meta)."
+def load_model(path, # a model checkpoint file
+               encoder_id:str|None=None, # refuse a checkpoint made for another encoder than this
+               device:str|None=None, # where the model goes: auto, cpu, cuda, cuda:N or mps; None: the current setting
+              ):
+    "Load a model checkpoint of either kind onto `device`, whichever device trained it: (model, meta)."
+    dev = resolve_device(device)         # before reading: an absent device is the first error
     tensors, meta = read_model(path, encoder_id)
-    if meta.get('arch', 'text2palette') == 'affect': return affect_from_tensors(tensors, meta), meta
-    return text2palette(tensors, meta), meta
+    model = affect_from_tensors(tensors, meta) if meta.get('arch', 'text2palette') == 'affect' else text2palette(tensors, meta)
+    return model.to(dev), meta
 
 # %% ../nbs/05b_recipes.ipynb #9b7b76f3
 def train_model(encoder:str='minilm', sources=None, recipe:str='affect', epochs:int|None=None, out=None,
-                seed:int=0, resume:bool=False, val_frac:float=0.1, patience:int|None=None, progress:bool=True, verbose:bool=True):
+                seed:int=0, resume:bool=False, val_frac:float=0.1, patience:int|None=None, progress:bool=True, verbose:bool=True,
+                device:str|None=None):
     "Prepare the data, train with a recipe and write the checkpoint; returns (model, history, report)."
     if epochs is not None and (isinstance(epochs, bool) or epochs < 1): raise ValueError(f"epochs must be a positive integer, got {epochs}")
     if patience is not None and patience < 1: raise ValueError(f"patience must be a positive integer, got {patience}")
     if recipe == 'affect':
         from e2c.affect import train_affect
         return train_affect(encoder=encoder, sources=sources, epochs=epochs, out=out, seed=seed, resume=resume,
-                            val_frac=val_frac, patience=patience, progress=progress, verbose=verbose)
+                            val_frac=val_frac, patience=patience, progress=progress, verbose=verbose, device=device)
     if recipe not in RECIPES: raise ValueError(f"unknown recipe {recipe!r}; choose from affect, {', '.join(RECIPES)}")
     prep = prepare(encoder, sources, val_frac, seed, verbose)
     cfg = dataclasses.replace(RECIPES[recipe], seed=seed, **({'epochs': epochs} if epochs else {}),
                               **({'patience': patience} if patience is not None else {}))
     model, hist = fit(prep.tr, prep.va, cfg, out=out, encoder_id=prep.encoder.id, resume=resume, progress=progress,
-                      meta=dict(data=prep.fingerprint, recipe=recipe, sources=list(sources or []) or 'default'))
+                      meta=dict(data=prep.fingerprint, recipe=recipe, sources=list(sources or []) or 'default'), device=device)
     report = model_distances(model, prep) | {'baselines': baselines(prep)}
     return model, hist, report
 
@@ -54,13 +60,15 @@ def e2c_train(
     patience:int=None, # early stopping patience in epochs (default: the recipe's)
     quiet:bool=False, # no progress bars or tables
     data:str=None, # data directory (default: $E2C_DATA, else the project's data/)
+    device:str='auto', # where to encode and train: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps
 ):
     "Train a text-to-palette model on the palette data sets and write a checkpoint."
     try:
-        with using_data(data):
+        with using_device(device) as dev, using_data(data):
             model, hist, report = train_model(encoder, [s.strip() for s in sources.split(',') if s.strip()], recipe, epochs, out,
                                               seed, resume, val_frac, patience, progress=not quiet, verbose=not quiet)
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         print(f'e2c-train: error: {e}', file=sys.stderr); return 2
+    report_device('e2c-train', dev)
     print(json.dumps({'checkpoint': str(out), 'epochs_run': len(hist), **report}, indent=1, default=float))
     return 0
