@@ -66,11 +66,11 @@ def generate_figures(dev):
 
 def main(device='auto', texts=4096, clip_prompts=64, epochs=10, seeds=1, clip=True):
     import torch
-    from e2c.device import resolve_device, device_name
+    from e2c.device import resolve_device, device_name, using_device
     from e2c.train import prepare
     dev = resolve_device(device)
     with torch.random.fork_rng(devices=[]):     # fit seeds torch's global generator: leave it as it was
-        prep = prepare(verbose=False)           # the embeddings come from the cache (made on the CPU)
+        with using_device('cpu'): prep = prepare(verbose=False)    # the same vectors for every device (through the cache)
         xs = list(dict.fromkeys(prep.train.texts))[:texts]
         res = dict(device=device_name(dev), load_average=load_average(), cpu_threads=torch.get_num_threads())
         res['minilm'], emb = minilm_figures(dev, xs)
