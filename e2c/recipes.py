@@ -12,16 +12,21 @@ from .train import RECIPES, fit, prepare, baselines, model_distances, output_loc
 from .affect import affect_from_tensors, train_affect
 from .data import using_data
 from .encoders import ENCODERS
+from .device import resolve_device, using_device, report_device
 
 # %% auto #0
 __all__ = ['load_model', 'train_model', 'e2c_train']
 
 # %% ../nbs/05b_recipes.ipynb #5849574e
-def load_model(path, encoder_id:str|None=None):
-    "Load a model checkpoint of either kind, refusing one made for another encoder than `encoder_id`: (model, meta)."
+def load_model(path, # a model checkpoint file
+               encoder_id:str|None=None, # refuse a checkpoint made for another encoder than this
+               device:str|None=None, # where the model goes: auto, cpu, cuda, cuda:N or mps; None: the current setting
+              ):
+    "Load a model checkpoint of either kind onto `device`, whichever device trained it: (model, meta)."
+    dev = resolve_device(device)         # before reading: an absent device is the first error
     tensors, meta = read_model(path, encoder_id)
-    if meta.get('arch', 'text2palette') == 'affect': return affect_from_tensors(tensors, meta, path), meta
-    return text2palette(tensors, meta, path), meta
+    model = affect_from_tensors(tensors, meta, path) if meta.get('arch', 'text2palette') == 'affect' else text2palette(tensors, meta, path)
+    return model.to(dev), meta
 
 # %% ../nbs/05b_recipes.ipynb #9b7b76f3
 def _check_settings(recipe:str, epochs, patience, val_frac, encoder='minilm'):
@@ -48,23 +53,24 @@ def _check_out(out, recipe:str, resume:bool, force:bool):
 # %% ../nbs/05b_recipes.ipynb #f5c36351
 def train_model(encoder:str='minilm', sources=None, recipe:str='affect', epochs:int|None=None, out=None,
                 seed:int=0, resume:bool=False, val_frac:float=0.1, patience:int|None=None, progress:bool=True, verbose:bool=True,
-                force:bool=False): # replace a model already at `out`
+                force:bool=False, # replace a model already at `out`
+                device:str|None=None): # auto, cpu, cuda, cuda:N or mps (`e2c.device`); None: the current setting
     "Prepare the data, train with a recipe and write the checkpoint (locked while it runs); returns (model, history, report)."
     _check_settings(recipe, epochs, patience, val_frac, encoder)
-    if out is None: return _train(encoder, sources, recipe, epochs, out, seed, resume, val_frac, patience, progress, verbose)
+    if out is None: return _train(encoder, sources, recipe, epochs, out, seed, resume, val_frac, patience, progress, verbose, device)
     with output_lock(out):
         _check_out(out, recipe, resume, force)
-        return _train(encoder, sources, recipe, epochs, out, seed, resume, val_frac, patience, progress, verbose)
+        return _train(encoder, sources, recipe, epochs, out, seed, resume, val_frac, patience, progress, verbose, device)
 
-def _train(encoder, sources, recipe, epochs, out, seed, resume, val_frac, patience, progress, verbose):
+def _train(encoder, sources, recipe, epochs, out, seed, resume, val_frac, patience, progress, verbose, device):
     if recipe == 'affect':
         return train_affect(encoder=encoder, sources=sources, epochs=epochs, out=out, seed=seed, resume=resume,
-                            val_frac=val_frac, patience=patience, progress=progress, verbose=verbose)
+                            val_frac=val_frac, patience=patience, progress=progress, verbose=verbose, device=device)
     prep = prepare(encoder, sources, val_frac, seed, verbose)
     cfg = dataclasses.replace(RECIPES[recipe], seed=seed, **({'epochs': epochs} if epochs else {}),
                               **({'patience': patience} if patience is not None else {}))
     model, hist = fit(prep.tr, prep.va, cfg, out=out, encoder_id=prep.encoder.id, resume=resume, progress=progress,
-                      meta=dict(data=prep.fingerprint, recipe=recipe, sources=list(sources or []) or 'default'))
+                      meta=dict(data=prep.fingerprint, recipe=recipe, sources=list(sources or []) or 'default'), device=device)
     report = model_distances(model, prep) | {'baselines': baselines(prep)}
     return model, hist, report
 
@@ -83,13 +89,15 @@ def e2c_train(
     quiet:bool=False, # no progress bars or tables
     data:str=None, # data directory (default: $E2C_DATA, else the project's data/)
     force:bool=False, # replace a model already at --out (without it, an existing --out is refused)
+    device:str='auto', # where to encode and train: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps
 ):
     "Train a text-to-palette model on the palette data sets and write a checkpoint."
     try:
-        with using_data(data):
+        with using_device(device) as dev, using_data(data):
             model, hist, report = train_model(encoder, [s.strip() for s in sources.split(',') if s.strip()], recipe, epochs, out,
                                               seed, resume, val_frac, patience, progress=not quiet, verbose=not quiet, force=force)
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         print(f'e2c-train: error: {e}', file=sys.stderr); return 2
+    report_device('e2c-train', dev)
     print(json.dumps({'checkpoint': str(out), 'epochs_run': len(hist), **report}, indent=1, default=float))
     return 0

@@ -4,18 +4,21 @@
 
 # %% ../nbs/05_train.ipynb #07f84b64
 from __future__ import annotations
-import os, math, fcntl, dataclasses
+import os, copy, math, fcntl, dataclasses
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict
 from pathlib import Path
+from contextlib import nullcontext
 import numpy as np
 import torch
 import torch.nn as nn
+from fastcore.basics import patch
 from .files import stale_temporaries
 from .model import Text2Palette
 from .palette import sort_by_lightness
 from .checkpoint import CheckpointError, save_checkpoint, read_checkpoint, model_meta, check_meta, _int
 from .losses import palette_loss, huber_loss, matched_huber_loss, matched_dist
+from .device import resolve_device, autocast_dtype, device_name
 
 # %% auto #0
 __all__ = ['STATE_SCHEMA', 'RECIPES', 'TrainConfig', 'Tensors', 'synthetic_tensors', 'check_config', 'Diverged', 'check_finite',
@@ -41,7 +44,7 @@ class TrainConfig:
     dropout: float = 0.1
     seed: int = 0
     patience: int | None = None   # early stopping: epochs without validation improvement
-    bf16: bool = True             # bfloat16 autocast for the matrix products (CPU)
+    bf16: bool = True             # bfloat16 autocast for the matrix products where the device has it (e2c.device.autocast_dtype)
 
 # %% ../nbs/05_train.ipynb #7858e51d
 @dataclass
@@ -78,6 +81,15 @@ def synthetic_tensors(n:int=512, d:int=32, seed:int=0) -> Tensors:
     pal = torch.cat([torch.sigmoid(2 * z[..., :1]), 0.25 * torch.tanh(z[..., 1:])], -1)
     w = torch.where(torch.rand(n, generator=g) < 0.2, 4.0, 1.0)
     return Tensors(emb, pal, w)
+
+# %% ../nbs/05_train.ipynb #ae2072a8
+@patch
+def to(self:Tensors, device) -> Tensors:
+    "The same tensors on `device` (a torch device or its name); `self` when they are there already."
+    if self.emb.device == torch.device(device): return self
+    t = copy.copy(self)
+    t.emb, t.pal, t.w = (x.to(device) for x in (self.emb, self.pal, self.w))
+    return t
 
 # %% ../nbs/05_train.ipynb #4ef3da82
 def _state_path(out): out = Path(out); return out.with_name(out.stem + '.state' + out.suffix)
@@ -154,6 +166,8 @@ def resume_state(out, cfg_d:dict, meta:dict|None, model, opt, sched, rng) -> tup
         model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith('model.')})
         _load_opt(opt, t, m['opt_groups'])
         sched.load_state_dict(m['sched']); rng.set_state(t['rng.gen']); torch.set_rng_state(t['rng.torch'])
+        dev = next(model.parameters()).device   # dropout masks on a GPU come from its own generator
+        if f'rng.{dev.type}' in t: getattr(torch, dev.type).set_rng_state(t[f'rng.{dev.type}'], dev)
     except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as e:
         raise CheckpointError(f"{p} does not fit this run ({type(e).__name__}: {' '.join(str(e).split())[:200]}); delete it to start over") from None
     return m['history'], m['best'], {k[5:]: v for k, v in t.items() if k.startswith('best.')}, m['epoch'] + 1, m['bad_epochs']
@@ -164,17 +178,20 @@ def save_state(out, model, best_state:dict, opt, sched, rng, meta:dict, done:boo
     t = {f'model.{k}': v for k, v in model.state_dict().items()} | {f'best.{k}': v for k, v in best_state.items()}
     ot, groups = _opt_tensors(opt)
     t |= ot | {'rng.gen': rng.get_state(), 'rng.torch': torch.get_rng_state()}
+    dev = next(model.parameters()).device
+    if dev.type != 'cpu': t[f'rng.{dev.type}'] = getattr(torch, dev.type).get_rng_state(dev)
     save_checkpoint(_state_path(out), t, dict(meta, opt_groups=groups, sched=sched.state_dict(), done=done),
                     sync=done)   # the rename alone survives a killed process
 
 # %% ../nbs/05_train.ipynb #d459f9e1
 def train_epoch(model, opt, tr:Tensors, cfg:TrainConfig, rng, emb_all=None, extra_loss=None) -> dict:
     "One pass over `tr` in a random order drawn from `rng`: the mean of each loss term."
-    perm = torch.randperm(len(tr), generator=rng)
+    dev = tr.emb.device
+    perm, dt = torch.randperm(len(tr), generator=rng).to(dev), autocast_dtype(str(dev), cfg.bf16)
     sums, nb, params = {}, 0, [p for g in opt.param_groups for p in g['params']]
     for i in range(0, len(tr), cfg.bs):
         emb, pal, w = tr.batch(perm[i:i + cfg.bs], emb_all)
-        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.autocast(dev.type, dtype=dt) if dt else nullcontext():
             pred = model(emb)
         pred = pred.float()
         loss, terms = palette_loss(pred, pal, w, cfg.w_triplet, cfg.w_div, cfg.w_spread, cfg.recon)
@@ -198,12 +215,14 @@ def fit(tr:Tensors, # training tensors
         resume:bool=False, # continue from `out`'s training state if there is one
         progress:bool=True, # progress bar with the loss terms
         extra_loss=None, # optional callable(model, batch) -> (loss, terms)
-        meta:dict|None=None): # extra metadata for the checkpoint (data fingerprint, sources...)
+        meta:dict|None=None, # extra metadata for the checkpoint (data fingerprint, sources...)
+        device:str|None=None): # auto, cpu, cuda, cuda:N or mps (`e2c.device`); None: the current setting
     "Train a Text2Palette on in-memory tensors; returns (best model, history)."
-    cfg = check_config(cfg or TrainConfig())
+    cfg, dev = check_config(cfg or TrainConfig()), resolve_device(device)
     if not len(tr) or not len(va): raise ValueError(f"nothing to {'train on' if not len(tr) else 'validate on'}: the {'training' if not len(tr) else 'validation'} set is empty")
-    torch.manual_seed(cfg.seed)
-    model = Text2Palette(tr.emb.shape[1], cfg.hidden, cfg.head_hidden, dropout=cfg.dropout)
+    torch.manual_seed(cfg.seed)       # the weights are initialised on the CPU: the same start on every device
+    model = Text2Palette(tr.emb.shape[1], cfg.hidden, cfg.head_hidden, dropout=cfg.dropout).to(dev)
+    tr, va = tr.to(dev), va.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.wd, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs, eta_min=cfg.lr_min)
     rng = torch.Generator().manual_seed(cfg.seed)
@@ -213,13 +232,14 @@ def fit(tr:Tensors, # training tensors
         for f in stale_temporaries(out) + stale_temporaries(_state_path(out)): f.unlink(missing_ok=True)
     if resume and out is not None and _state_path(out).exists():
         hist, best, best_state, start, bad_epochs = resume_state(out, cfg_d, meta, model, opt, sched, rng)
-    run_meta = dict(meta or {}, config=cfg_d)
+    run_meta = dict(meta or {}, config=cfg_d, device=device_name(dev))
     bar = range(start, cfg.epochs)
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(bar, total=cfg.epochs, initial=start, desc='epochs', leave=False)
     model.train()
-    emb_all = tr.emb.to(torch.bfloat16) if cfg.bf16 else tr.emb    # autocast rounds every batch to bfloat16 anyway: once
+    dt = autocast_dtype(dev, cfg.bf16)
+    emb_all = tr.emb.to(dt) if dt else tr.emb    # autocast rounds every batch to bfloat16 anyway: once
     for ep in bar:
         terms = train_epoch(model, opt, tr, cfg, rng, emb_all, extra_loss)
         sched.step()

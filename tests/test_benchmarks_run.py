@@ -137,6 +137,19 @@ def test_bench_encoders(monkeypatch):
     assert res['minilm']['load_s'] > 0 and res['minilm']['one_sentence_ms'] > 0
     assert res['clip'] is None
 
+def test_bench_device(monkeypatch):
+    res = bench('bench_device', monkeypatch).main(device='cpu', texts=64, epochs=1, clip=False)
+    check_json(res)
+    assert res['device'] == 'cpu' and 'vs_cpu' not in res and res['load_average'] and res['load_average_after']
+    m = res['minilm']
+    assert m['texts'] == 64 and m['texts_per_s'] > 0 and m['one_sentence_ms'] > 0
+    assert res['clip'] is None
+    t = res['train']
+    (r,) = t['runs']
+    assert (t['recipe'], t['epochs'], r['seed']) == ('e2c', 1, 0) and t['train_rows'] > 1000
+    assert r['s_per_epoch'] > 0 and 0 < r['best_val'] < 1
+    assert res['generate']['one_prompt_ms'] > 0
+
 def test_bench_data(monkeypatch):
     res = bench('bench_data', monkeypatch).main(rows=2000, runs=1)
     check_json(res)

@@ -193,7 +193,7 @@ def test_palette_help_mentions_every_option(results):
     rc, out, err = results['palette', 'help']
     assert rc == 0, err
     opts = options(e2c_palette)
-    assert len(opts) == 8 and all(o in out for o in opts), [o for o in opts if o not in out]
+    assert len(opts) == 9 and all(o in out for o in opts), [o for o in opts if o not in out]
     assert 'prompt' in out
 
 def test_train_help_and_bad_recipe(results):
