@@ -106,6 +106,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                            'e2c.cache._read_table': ('cache.html#_read_table', 'e2c/cache.py'),
                            'e2c.cache._split_keys': ('cache.html#_split_keys', 'e2c/cache.py'),
                            'e2c.cache._stamp': ('cache.html#_stamp', 'e2c/cache.py'),
+                           'e2c.cache._store': ('cache.html#_store', 'e2c/cache.py'),
                            'e2c.cache._write_table': ('cache.html#_write_table', 'e2c/cache.py'),
                            'e2c.cache.cache_dir': ('cache.html#cache_dir', 'e2c/cache.py'),
                            'e2c.cache.default_cache': ('cache.html#default_cache', 'e2c/cache.py'),
