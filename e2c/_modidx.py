@@ -315,6 +315,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'e2c.generate.Generator.with_model': ('generate.html#generator.with_model', 'e2c/generate.py'),
                               'e2c.generate._blend_palette': ('generate.html#_blend_palette', 'e2c/generate.py'),
                               'e2c.generate._check_prompts': ('generate.html#_check_prompts', 'e2c/generate.py'),
+                              'e2c.generate._check_sampling': ('generate.html#_check_sampling', 'e2c/generate.py'),
+                              'e2c.generate._check_text': ('generate.html#_check_text', 'e2c/generate.py'),
                               'e2c.generate._clip_box': ('generate.html#_clip_box', 'e2c/generate.py'),
                               'e2c.generate._encoder_name': ('generate.html#_encoder_name', 'e2c/generate.py'),
                               'e2c.generate._palettes': ('generate.html#_palettes', 'e2c/generate.py'),
