@@ -283,6 +283,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                            'e2c.fetch.FetchResult': ('fetch.html#fetchresult', 'e2c/fetch.py'),
                            'e2c.fetch.FetchResult.__str__': ('fetch.html#fetchresult.__str__', 'e2c/fetch.py'),
                            'e2c.fetch._Restart': ('fetch.html#_restart', 'e2c/fetch.py'),
+                           'e2c.fetch._check_names': ('fetch.html#_check_names', 'e2c/fetch.py'),
                            'e2c.fetch._download_verified': ('fetch.html#_download_verified', 'e2c/fetch.py'),
                            'e2c.fetch._open': ('fetch.html#_open', 'e2c/fetch.py'),
                            'e2c.fetch._stream': ('fetch.html#_stream', 'e2c/fetch.py'),

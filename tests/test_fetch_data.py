@@ -239,5 +239,17 @@ def test_cli_as_a_function(server, tmp_path, capsys):
     assert e2c_fetch_data(dest=str(tmp_path), base_url=server.url, files='train.csv', quiet=True) == 0
     assert e2c_fetch_data(dest=str(tmp_path), base_url=server.url, files='train.csv') == 0
     assert 'train.csv: skipped' in capsys.readouterr().out
-    assert e2c_fetch_data(dest=str(tmp_path), base_url=server.url, files=' , ') == 1
-    assert capsys.readouterr().err == 'e2c-fetch-data: error: no file names given (--files)\n'
+    assert e2c_fetch_data(dest=str(tmp_path), base_url=server.url, files=' , ') == 2
+    assert capsys.readouterr().err == 'e2c-fetch-data: error: --files names no file; list them comma-separated, e.g. --files train.csv,val.csv\n'
+
+
+def test_file_names_cannot_leave_dest(server, tmp_path, capsys):
+    "--files ../x.csv (or an absolute path) would write outside --dest: refused with one line, exit 2, nothing written."
+    put(server, 'x.csv', e2c_csv(5))
+    work = tmp_path/'work'; work.mkdir(); dest = work/'a'/'b'/'dest'
+    for names in ('../../x.csv', '../x.csv', str(work/'x.csv'), 'sub/x.csv', '.x.csv', 'x.csv\0'):
+        assert e2c_fetch_data(dest=str(dest), base_url=server.url, files=names, quiet=True) == 2, names
+        err = capsys.readouterr().err
+        assert err.startswith('e2c-fetch-data: error: --files: ') and 'is not a plain file name' in err and err.count('\n') == 1, err
+    with pytest.raises(ValueError, match='not a plain file name'): fetch_data(dest, server.url, ['../../x.csv'], progress=False)
+    assert list(work.rglob('*')) == []     # nothing anywhere: not even dest was made
