@@ -147,7 +147,7 @@ def _check_text(t:str, what:str) -> str:
     try: t.encode('utf-8')
     except UnicodeEncodeError as e:
         x = ord(t[e.start])
-        bad = f"the byte 0x{x - 0xdc00:02x}" if 0xdc80 <= x <= 0xdcff else f"the lone surrogate U+{x:04X}"
+        bad = f"the byte {hex(x - 0xdc00)}" if 0xdc80 <= x <= 0xdcff else f"the lone surrogate U+{x:04X}"
         raise ValueError(f"{what} is not valid UTF-8 text ({bad} at character {e.start}); give it in UTF-8 "
                          f"(check the terminal's encoding, e.g. LANG=C.UTF-8)") from None
     return t
