@@ -371,7 +371,7 @@ def _check_options(listen_port, unity_port, seconds, fps, easing, keepalive, pri
 
 # %% ../nbs/08b_bridge.ipynb #d6515748
 @call_parse
-def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recogniser (0.0.0.0: all interfaces)
+def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recogniser (0.0.0.0: all interfaces; not loopback: needs --allow)
                listen_port:int=BRIDGE_PORT, # UDP port to listen on (0: any free port, printed at start)
                unity_host:str='127.0.0.1', # address of the machine running Unity
                unity_port:int=UNITY_PORT, # UDP port Unity's OSC receiver listens on

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01b_fetch.ipynb #8679837b
 from __future__ import annotations
-import os, re, sys, http.client, urllib.request, urllib.error
+import os, re, sys, errno, http.client, urllib.request, urllib.error
 import e2c
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +56,8 @@ def _stream(resp, part:Path, offset:int, name:str, progress:bool) -> str:
         try:
             while chunk := resp.read(1 << 16): f.write(chunk); bar.update(len(chunk))
         except (OSError, http.client.HTTPException) as e:
+            if getattr(e, 'errno', None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):   # the disk, not the network
+                raise FetchError(f"{name}: {e.strerror} after {f.tell():,} bytes; free some space and run again to resume") from None
             raise FetchError(f"{name}: download interrupted after {f.tell():,} bytes ({e}); run again to resume") from None
         f.flush(); os.fsync(f.fileno())
         got = f.tell()
