@@ -87,3 +87,18 @@ def test_train_on_a_full_disk_is_one_line_and_keeps_the_checkpoint(tmp_path, cap
         tensors, meta = read_model(out)                                       # the checkpoint is whole
         assert meta['best_epoch'] == 0
         assert sorted(p.name for p in mnt.iterdir()) == ['m.safetensors']    # no temporary file left behind
+
+def test_palette_with_a_clip_checkpoint_offline_is_one_line(tmp_path, capsys, monkeypatch):
+    "A checkpoint trained on CLIP embeddings, no CLIP weights here and HF_HUB_OFFLINE: one line (long: it says what to do)."
+    import huggingface_hub.constants
+    from e2c.generate import e2c_palette
+    from e2c.model import Text2Palette
+    from e2c.checkpoint import save_model
+    save_model(tmp_path / 'clip.safetensors', Text2Palette(512, 32, 8), 'clip-vit-b-32-openai')
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hf'))
+    rc = e2c_palette.__wrapped__(prompt='sad', checkpoint=str(tmp_path / 'clip.safetensors'))
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == ''
+    one_line(err, "e2c-palette: error: CLIP weights 'ViT-B-32'/'openai' are not in the local Hugging Face cache")
+    assert 'HF_HUB_OFFLINE is set' in err and "get_encoder('minilm')" in err
