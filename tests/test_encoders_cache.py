@@ -206,3 +206,16 @@ def test_a_cache_path_under_a_file_warns(tmp_path):
     e, msgs = encode_warned(hash_encoder(), TEXTS, EmbeddingCache(tmp_path / 'afile' / 'e2c'))
     assert len(msgs) == 1 and 'Not a directory' in msgs[0], msgs
     np.testing.assert_allclose(e, np.stack([hash_vec(t) for t in TEXTS]), rtol=1e-6)
+
+def test_training_data_are_prepared_when_the_cache_cannot_be_written(tmp_path, monkeypatch):
+    "The step of a training run that embeds the data: with the cache folder under a file it warns once and goes on."
+    from e2c.train import prepare
+    (tmp_path / 'afile').write_text('x')
+    monkeypatch.setenv('E2C_CACHE', str(tmp_path / 'afile' / 'e2c'))
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter('always')
+        prep = prepare(hash_encoder(), ['e2c_val'], verbose=False)
+    msgs = [str(w.message) for w in ws if issubclass(w.category, EmbeddingCacheWarning)]
+    assert len(msgs) == 1 and 'carrying on' in msgs[0], msgs
+    assert prep.tr.emb.shape == (len(prep.train), 8) and len(prep.va) > 0
+    np.testing.assert_allclose(prep.tr.emb[0].numpy(), hash_vec(prep.train.texts[0]), rtol=1e-6)
