@@ -99,7 +99,7 @@ _HANDLERS = {IN_LABEL: ('index', _check_label), IN_INDEX: ('index', _check_index
              IN_VA: ('va', _check_va), IN_SECONDS: ('seconds', _check_seconds)}
 
 # %% ../nbs/08b_bridge.ipynb #3bba8de9
-_COUNTERS = ['received', 'handled', 'coalesced', 'observations', 'held', 'malformed', 'unknown_address', 'bad_args', 'unknown_label',
+_COUNTERS = ['received', 'not_allowed', 'handled', 'coalesced', 'observations', 'held', 'malformed', 'unknown_address', 'bad_args', 'unknown_label',
              'bad_index', 'bad_probs', 'bad_va', 'source_errors']
 
 def _by_lightness(pal) -> Palette:
@@ -140,13 +140,15 @@ class Bridge:
                  tau:float=0.0, # time constant of the smoothing of observations, seconds (see `e2c.steady.Steady`)
                  margin:float=0.0, # lead in probability a challenger needs over the target class (hysteresis)
                  dwell:float=0.0, # seconds a challenger must keep its lead before the target changes
-                 switch_interval:float|None=5e-4): # Python's thread switch interval while serving, seconds (None: leave it)
+                 switch_interval:float|None=5e-4, # Python's thread switch interval while serving, seconds (None: leave it)
+                 allow:Allow|str='any'): # senders accepted (`e2c.osc.Allow`): 'any', or addresses and networks
         self.source = AnchorSource() if source is None else source
         self.palettes = _class_table(self.source)
         if easing not in EASINGS: raise ValueError(f"unknown easing {easing!r}; choose from {', '.join(EASINGS)}")
         if not (0 < fps <= 1000 and 0 <= seconds <= 60): raise ValueError(f'need 0 < fps ≤ 1000 and 0 ≤ seconds ≤ 60, got {fps}, {seconds}')
         if keepalive is not None and not 0 < keepalive < math.inf: raise ValueError(f'keepalive must be a positive number of seconds, got {keepalive}')
         self.steady = Steady(tau, margin, dwell)
+        self.allow = allow if isinstance(allow, Allow) else Allow(allow)
         store_attr('seconds,fps,easing,priority,switch_interval')
         self.sock = _listen_socket(*listen, rcvbuf)
         self.rcvbuf = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
@@ -311,10 +313,13 @@ def _serve_loop(self:Bridge, duration:float|None=None):
         sel.register(self.sock, selectors.EVENT_READ); sel.register(self._wake_r, selectors.EVENT_READ)
         period, due = 1 / self.fps, None    # due: when this frame's observation is to be taken
         while not self._stop.is_set():
-            try: d = self.sock.recv(65536)
+            try: d, src = self.sock.recvfrom(65536)
             except (BlockingIOError, InterruptedError): d = None
             except OSError as e: _log.debug(f'receive failed: {e}'); d = None
             now = time.perf_counter()
+            if d is not None and not (self.allow.any or src[0] in self.allow):   # a stranger's: counted, dropped unparsed
+                self._n['received'] += 1; d = None
+                self._reject('not_allowed', f'dropped a datagram from {src[0]}: the bridge accepts {self.allow} (--allow)')
             if d is not None:
                 self._n['received'] += 1
                 self._datagram(d)
@@ -368,7 +373,7 @@ def _check_options(listen_port, unity_port, seconds, fps, easing, keepalive, pri
 
 # %% ../nbs/08b_bridge.ipynb #d6515748
 @call_parse
-def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recogniser (0.0.0.0: all interfaces)
+def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recogniser (0.0.0.0: all interfaces; not loopback: needs --allow)
                listen_port:int=BRIDGE_PORT, # UDP port to listen on (0: any free port, printed at start)
                unity_host:str='127.0.0.1', # address of the machine running Unity
                unity_port:int=UNITY_PORT, # UDP port Unity's OSC receiver listens on
@@ -384,11 +389,14 @@ def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recog
                tau:float=TAU, # time constant of the smoothing of the recogniser's observations, seconds (0: none)
                margin:float=MARGIN, # lead in probability a new class needs over the target class (hysteresis; 0: none)
                dwell:float=DWELL, # seconds a new class must keep its lead before the scene changes (tau, margin, dwell all 0: follow every observation)
-               device:str='auto'): # where the generator runs: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps
+               device:str='auto', # where the generator runs: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps
+               allow:str=None): # senders accepted: addresses or networks, e.g. 192.168.1.20,10.0.0.0/24, or any; needed when --listen-host is not loopback (default: any, on loopback)
     "Listen for the emotion recogniser over OSC and stream palette transitions to Unity."
     _check_options(listen_port, unity_port, seconds, fps, easing, keepalive, priority, duration, tau, margin, dwell)
     try: dev = resolve_device(device, torch_free=anchors)     # the anchors need no torch
     except DeviceError as e: _bad(str(e))
+    try: accept = bridge_allow(listen_host, allow)
+    except ValueError as e: _bad(str(e))
     h = logging.StreamHandler(sys.stderr)
     h.setFormatter(logging.Formatter('%(asctime)s e2c-bridge %(levelname)s: %(message)s'))
     wlog = logging.getLogger('py.warnings')       # numpy's RuntimeWarnings go through the same log
@@ -399,12 +407,12 @@ def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recog
         except Exception as e: _bad(f'cannot load the generator checkpoint {checkpoint!r}: {e}'.replace('\n', ' '))
         if not isinstance(src, AnchorSource): report_device('e2c-bridge', dev)
         try: br = Bridge(src, (listen_host, listen_port), (unity_host, unity_port), seconds, fps, easing, keepalive or None, priority,
-                         tau=tau, margin=margin, dwell=dwell)
+                         tau=tau, margin=margin, dwell=dwell, allow=accept)
         except OSError as e: raise SystemExit(f'e2c-bridge: cannot listen on {listen_host}:{listen_port} or reach '
                                               f'{unity_host}:{unity_port}: {e}') from None
         with br:
             host, port = br.address
-            print(f'e2c-bridge: listening on {host}:{port} (receive buffer {br.rcvbuf:,} bytes), streaming to Unity at '
+            print(f'e2c-bridge: listening on {host}:{port} (receive buffer {br.rcvbuf:,} bytes), accepting {br.allow}, streaming to Unity at '
                   f'{unity_host}:{unity_port}; palettes from {what}. Ctrl-C stops.', flush=True)
             br.serve_forever(duration or None)
         print(br.report(), flush=True)

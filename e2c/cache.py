@@ -113,7 +113,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get('E2C_CACHE') or xdg_cache_home()/'e2c').expanduser()
 
 class EmbeddingCacheWarning(UserWarning):
-    "A cache file could not be trusted and is being rebuilt."
+    "A cache file could not be trusted and is being rebuilt, or could not be written."
 
 class EmbeddingCache:
     "Text embeddings on disk, one verified safetensors file per encoder id, keyed by the SHA-256 of each text."
@@ -133,7 +133,7 @@ class EmbeddingCache:
 # %% ../nbs/02a_cache.ipynb #2f885296
 def _stamp(f:Path):
     try: s = f.stat()
-    except FileNotFoundError: return None
+    except OSError: return None   # missing, or its folder is a file or cannot be searched: no file to read
     return s.st_ino, s.st_size, s.st_mtime_ns
 
 # %% ../nbs/02a_cache.ipynb #bb6280f9
@@ -187,6 +187,15 @@ def default_cache() -> EmbeddingCache:
     return _caches.setdefault(str(c.path), c)
 
 # %% ../nbs/02a_cache.ipynb #21adb4fa
+def _store(cache:EmbeddingCache, enc_id:str, keys:list[bytes], emb:np.ndarray):
+    "`cache.put`, or a warning if the cache cannot be written: the embeddings are computed, the work goes on."
+    try: cache.put(enc_id, keys, emb)
+    except OSError as e:   # a full disk, a read-only folder, a cache path under a file...
+        where = f': {e.filename}' if e.filename else ''
+        warnings.warn(f"cannot write the embedding cache {cache.file(enc_id)} ({e.strerror or e}{where}); carrying on "
+                      f"without it: these embeddings will be computed again next time (free some space, or point "
+                      f"E2C_CACHE at a writable folder)", EmbeddingCacheWarning, stacklevel=3)
+
 def encode_cached(encoder:TextEncoder, # the encoder to run on texts not yet cached
                   texts, # a str, or a list/tuple/1-d array/Series of str
                   cache:EmbeddingCache|None=None, # default: `default_cache()`
@@ -202,7 +211,7 @@ def encode_cached(encoder:TextEncoder, # the encoder to run on texts not yet cac
     if (todo := np.flatnonzero(~found)).size:
         new = encoder.encode([uniq[i] for i in todo], batch_size=batch_size, progress=progress)
         emb[todo] = new
-        cache.put(encoder.id, [keys[i] for i in todo], new)
+        _store(cache, encoder.id, [keys[i] for i in todo], new)
     if len(uniq) == len(xs): return emb
     pos = dict(zip(uniq, range(len(uniq))))
     return emb[[pos[t] for t in xs]]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01b_fetch.ipynb #8679837b
 from __future__ import annotations
-import os, re, sys, http.client, urllib.request, urllib.error
+import os, re, sys, errno, http.client, urllib.request, urllib.error
 import e2c
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +56,8 @@ def _stream(resp, part:Path, offset:int, name:str, progress:bool) -> str:
         try:
             while chunk := resp.read(1 << 16): f.write(chunk); bar.update(len(chunk))
         except (OSError, http.client.HTTPException) as e:
+            if getattr(e, 'errno', None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):   # the disk, not the network
+                raise FetchError(f"{name}: {e.strerror} after {f.tell():,} bytes; free some space and run again to resume") from None
             raise FetchError(f"{name}: download interrupted after {f.tell():,} bytes ({e}); run again to resume") from None
         f.flush(); os.fsync(f.fileno())
         got = f.tell()
@@ -125,6 +127,14 @@ def fetch_file(url:str, # the file's URL
     return FetchResult(name, status, dest.stat().st_size, sha, 'size and sha256 match' if sha256 else 'no known checksum; sha256 recorded in ' + SUMS_FILE)
 
 # %% ../nbs/01b_fetch.ipynb #8b71c79f
+def _check_names(files, what:str='') -> list[str]:
+    "The file names, refusing any that is not a plain name: each file is written inside the destination folder, nowhere else."
+    for f in files:
+        if not isinstance(f, str) or not re.fullmatch(r'[A-Za-z0-9_][A-Za-z0-9._-]*', f):
+            raise ValueError(f"{what}{f!r} is not a plain file name such as 'train.csv' (letters, digits, '.', '_', '-'; "
+                             f"no folder, no leading dot): files are only written inside the destination folder")
+    return list(files)
+
 def fetch_data(dest:str|Path|None=None, # folder for the CSVs (default: data_dir()/emotionstocolor)
                base_url:str=E2C_BASE_URL, # URL of the folder holding the files
                files=E2C_FILES, # file names to fetch
@@ -138,7 +148,7 @@ def fetch_data(dest:str|Path|None=None, # folder for the CSVs (default: data_dir
     dest = Path(dest) if dest is not None else data_dir()/'emotionstocolor'
     known = E2C_KNOWN if known is None else known
     res, errs = [], []
-    for f in files:
+    for f in _check_names(files):
         sha, size = known.get(f, (None, None))
         try: res.append(fetch_file(base_url.rstrip('/') + '/' + f, dest/f, sha, size, force, resume, timeout, progress))
         except FetchError as e: errs.append(str(e))
@@ -160,7 +170,13 @@ def e2c_fetch_data(
     "Download the full EmotionsToColor data (processed train/val/test CSVs, pinned commit) for `load_e2c`, verifying size and sha256, resumably."
     names = [f.strip() for f in files.split(',') if f.strip()]
     try:
-        if not names: raise FetchError('no file names given (--files)')
+        if not names: raise ValueError("--files names no file; list them comma-separated, e.g. --files train.csv,val.csv")
+        _check_names(names, '--files: ')
+        if not 0 < timeout <= 3600: raise ValueError(f"--timeout must be a number of seconds in (0, 3600], got {timeout}")
+        if dest is not None and Path(dest).exists() and not Path(dest).is_dir():
+            raise ValueError(f"--dest {dest} is a file; give a folder (it is created if it does not exist)")
+    except ValueError as e: print(f"e2c-fetch-data: error: {e}", file=sys.stderr); return 2
+    try:
         with using_data(data): res = fetch_data(dest, base_url, names, force=force, resume=not no_resume, timeout=timeout, progress=not quiet)
     except FetchError as e:
         if not quiet: print(*e.results, sep='\n')

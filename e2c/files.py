@@ -4,23 +4,31 @@
 
 # %% ../nbs/00c_files.ipynb #00093db5
 from __future__ import annotations
-import os, re, hashlib, tempfile
+import os, re, secrets, hashlib, tempfile
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['SUMS_FILE', 'atomic_write', 'stale_temporaries', 'sha256_file', 'read_sums', 'record_sum']
 
 # %% ../nbs/00c_files.ipynb #98265ef6
+def _new_temporary(path:Path) -> tuple[int, Path]:
+    "A new hidden temporary file next to `path`, created 0666 less the umask as `open` creates files: (descriptor, path)."
+    for _ in range(100):
+        tmp = path.parent / f'.{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp'
+        try: return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_CLOEXEC', 0), 0o666), tmp
+        except FileExistsError: continue
+    raise FileExistsError(f'no free temporary file name next to {path}')
+
 def atomic_write(path:str|Path, # destination (its folder is created)
                  data:bytes, # the whole content
                  sync:bool=True, # fsync before the rename (against power loss)
-                 mode:int=0o644): # permissions of the new file
+                 mode:int|None=None): # permissions of the new file (None: 0666 less the umask, as `open` gives)
     "Write `data` to `path` through a temporary file in the same folder and an atomic rename."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp')
+    fd, tmp = _new_temporary(path)
     try:
         with os.fdopen(fd, 'wb') as f:
-            os.fchmod(f.fileno(), mode)
+            if mode is not None: os.fchmod(f.fileno(), mode)
             f.write(data); f.flush()
             if sync: os.fsync(f.fileno())
         os.replace(tmp, path)

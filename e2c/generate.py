@@ -20,9 +20,9 @@ from fastcore.basics import patch
 import e2c
 
 # %% auto #0
-__all__ = ['ASSETS', 'CHECKPOINTS', 'MODES', 'match_words', 'match_embedding', 'enforce_diversity_loop', 'enforce_diversity',
-           'checkpoint_path', 'Generator', 'load_generator', 'mode_settings', 'add_noise', 'diversify', 'finish',
-           'e2c_palette', 'e2c_palette_cli']
+__all__ = ['ASSETS', 'CHECKPOINTS', 'MODES', 'MAX_TEMPERATURE', 'MAX_PALETTES', 'match_words', 'match_embedding',
+           'enforce_diversity_loop', 'enforce_diversity', 'checkpoint_path', 'Generator', 'load_generator',
+           'mode_settings', 'add_noise', 'diversify', 'finish', 'e2c_palette', 'e2c_palette_cli']
 
 # %% ../nbs/06_generate.ipynb #1b5c1c61
 _AND = {'and', '&'}
@@ -147,6 +147,17 @@ def predict_oklab(self:Generator, texts) -> np.ndarray:
     return self.model.predict(self.embed(_check_prompts(texts)))
 
 # %% ../nbs/06_generate.ipynb #64055a06
+def _check_text(t:str, what:str) -> str:
+    "`t` if it is text a tokenizer can take: no NUL byte, and valid UTF-8 (no byte the terminal's encoding could not decode)."
+    if '\0' in t: raise ValueError(f"{what} contains a NUL byte (at character {t.index(chr(0))}); remove it")
+    try: t.encode('utf-8')
+    except UnicodeEncodeError as e:
+        x = ord(t[e.start])
+        bad = f"the byte {hex(x - 0xdc00)}" if 0xdc80 <= x <= 0xdcff else f"the lone surrogate U+{x:04X}"
+        raise ValueError(f"{what} is not valid UTF-8 text ({bad} at character {e.start}); give it in UTF-8 "
+                         f"(check the terminal's encoding, e.g. LANG=C.UTF-8)") from None
+    return t
+
 def _check_prompts(texts) -> list[str]:
     one = isinstance(texts, str)
     xs = [texts] if one else (list(texts) if isinstance(texts, (list, tuple, np.ndarray)) else None)
@@ -154,6 +165,7 @@ def _check_prompts(texts) -> list[str]:
     for i, t in enumerate(xs):
         if not isinstance(t, str): raise TypeError(f"prompt {i} must be a string, got {type(t).__name__} {t!r}")
         if not t.strip(): raise ValueError(f"prompt {i} is empty; describe an emotion, a scene or colours, e.g. 'sad and depressed'")
+        _check_text(t, f"prompt {i}")
     return xs
 
 # %% ../nbs/06_generate.ipynb #f64f3062
@@ -263,6 +275,23 @@ def finish(pal:np.ndarray, gamut:str='map', sort:bool=True) -> np.ndarray:
     if gamut == 'clip': pal = clip_srgb(pal)
     return pal
 
+# %% ../nbs/06_generate.ipynb #79d26209
+MAX_TEMPERATURE = 10.0  # noise ten times the embedding's length: the prompt no longer matters (1e308 would overflow)
+MAX_PALETTES = 10_000   # palettes in one request (e2c-palette --n 100000 took 48 s and 4.5 GB; 10,000 about 12 s and 260 MB)
+
+def _check_sampling(temperature=None, # None (the interactive default) or a number in [0, MAX_TEMPERATURE]
+                    seed=None, # None or an integer ≥ 0
+                    n:int=1, # how many palettes, 1..MAX_PALETTES
+                    prefix:str=''): # '--' names the options of the command line
+    "Refuse a temperature, seed or count the sampler cannot honour, naming it and saying what to give."
+    if temperature is not None and not (isinstance(temperature, (int, float, np.number)) and 0 <= temperature <= MAX_TEMPERATURE):
+        raise ValueError(f"{prefix}temperature must be ≥ 0 and at most {MAX_TEMPERATURE:g} (0: the same palette every time; "
+                         f"at {MAX_TEMPERATURE:g} the noise already drowns the prompt), got {temperature!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"{prefix}seed must be an integer ≥ 0 (or left out for fresh randomness), got {seed!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_PALETTES:
+        raise ValueError(f"{prefix}n must be a positive integer of at most {MAX_PALETTES:,} (ask again for more), got {n!r}")
+
 # %% ../nbs/06_generate.ipynb #a1d14795
 @patch
 def generate_many(self:Generator,
@@ -287,8 +316,8 @@ def generate_many(self:Generator,
     prompts = _check_prompts(prompts)
     s = mode_settings(mode, matching=matching, hint_weight=hint_weight, anchor_scale=anchor_scale, affect=affect,
                       diversity=diversity, gamut=gamut)
+    _check_sampling(temperature, seed)
     t = REFERENCE['temperature'] if temperature is None else float(temperature)
-    if not t >= 0: raise ValueError(f"temperature must be ≥ 0, got {temperature}")
     if anchors not in ('hand', 'data'): raise ValueError(f"anchors must be 'hand' or 'data', got {anchors!r}")
     emb = self.embed(prompts)
     cls = self.match_classes(prompts, emb, s['matching'], match_threshold)
@@ -315,7 +344,7 @@ def generate(self:Generator, prompt:str, temperature:float|None=None, seed:int|N
     "The full pipeline for one prompt: a Palette, or a list of `n` of them."
     _check_prompts(prompt)
     if not isinstance(prompt, str): raise TypeError(f"generate takes one prompt string; use generate_many for lists")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1: raise ValueError(f"n must be a positive integer, got {n!r}")
+    _check_sampling(temperature, seed, n)
     out = self.generate_many([prompt] * n, temperature, seed, **kwargs)
     return out[0] if n == 1 else out
 
@@ -354,9 +383,9 @@ def from_probs(self:Generator, p) -> Palette:
 @call_parse
 def e2c_palette(
     prompt:str, # the text: an emotion label ("sad and depressed"), a feeling, a scene, colours...
-    n:int=1, # how many palettes to sample
-    temperature:float=None, # noise on the text embedding (default 0.25; 0 gives the same palette every time)
-    seed:int=None, # seed of the noise, for reproducible samples
+    n:int=1, # how many palettes to sample (at most 10,000)
+    temperature:float=None, # noise on the text embedding, 0..10 (default 0.25; 0 gives the same palette every time)
+    seed:int=None, # seed of the noise (≥ 0), for reproducible samples
     json:bool=False, # print each palette as a JSON document (one per line) instead of hex codes
     raw:bool=False, # the raw model output, without any post-processing
     mode:str='e2c', # e2c (default) or reference (the reference design's pipeline, with its own model)
@@ -366,8 +395,7 @@ def e2c_palette(
 ):
     "Print a 5-colour palette (darkest → lightest) for a prompt; stderr says which device ran."
     try:
-        if isinstance(n, bool) or n < 1: raise ValueError(f"--n must be a positive integer, got {n}")
-        if temperature is not None and not temperature >= 0: raise ValueError(f"--temperature must be ≥ 0, got {temperature}")
+        _check_sampling(temperature, seed, n, '--')
         if mode not in MODES: raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
         _check_prompts(prompt)
         with using_device(device) as dev:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_osc.ipynb #32f59acd
 from __future__ import annotations
-import logging, math, socket, struct, threading, time
+import ipaddress, logging, math, socket, struct, threading, time
 import numpy as np
 from fastcore.basics import patch
 from pythonosc.osc_message_builder import OscMessageBuilder
@@ -14,7 +14,7 @@ from .oklab import oklab_to_srgb, srgb_to_hex
 # %% auto #0
 __all__ = ['PALETTE_SRGB', 'PALETTE_HEX', 'PALETTE_OKLAB', 'EMOTION_LABEL', 'EMOTION_VA', 'PROGRESS', 'FRAME', 'OUT_ADDRESSES',
            'IN_LABEL', 'IN_INDEX', 'IN_PROBS', 'IN_VA', 'IN_SECONDS', 'UNITY_PORT', 'BRIDGE_PORT', 'palette_bundle',
-           'parse_osc', 'FrameRecorder']
+           'parse_osc', 'FrameRecorder', 'Allow', 'is_loopback', 'bridge_allow']
 
 # %% ../nbs/08_osc.ipynb #eadd6478
 PALETTE_SRGB, PALETTE_HEX, PALETTE_OKLAB = '/e2c/palette/srgb', '/e2c/palette/hex', '/e2c/palette/oklab'
@@ -141,3 +141,54 @@ def close(self:FrameRecorder):
 def __enter__(self:FrameRecorder): return self
 @patch
 def __exit__(self:FrameRecorder, *exc): self.close()
+
+# %% ../nbs/08_osc.ipynb #30f4139f
+def _network(s:str):
+    try: return ipaddress.ip_network(s.strip(), strict=False)
+    except ValueError: raise ValueError(f"--allow {s.strip()!r} is not an IP address or network (e.g. 192.168.1.20 or 10.0.0.0/24, or any)") from None
+
+class Allow:
+    "The senders whose datagrams are accepted: 'any', or comma-separated addresses and networks."
+    def __init__(self, spec:str='any'): # 'any', or e.g. '192.168.1.20,10.0.0.0/24'
+        spec = str(spec).strip()
+        self.nets = None if spec.lower() == 'any' else [_network(s) for s in spec.split(',') if s.strip()]
+        if self.nets == []: raise ValueError("--allow names no address; give addresses or networks, e.g. --allow 192.168.1.20,10.0.0.0/24, or --allow any")
+        self._seen = {}
+
+    @property
+    def any(self) -> bool: return self.nets is None
+    def __str__(self): return 'any sender' if self.any else 'only ' + ', '.join(map(str, self.nets))
+    def __repr__(self): return f'Allow({"any" if self.any else ",".join(map(str, self.nets))!r})'
+
+# %% ../nbs/08_osc.ipynb #f3ddbfd1
+@patch
+def __contains__(self:Allow, host:str) -> bool:
+    "Whether a datagram from `host` (an address as `recvfrom` gives it) is accepted."
+    if self.nets is None: return True
+    if (ok := self._seen.get(host)) is not None: return ok
+    try:
+        a = ipaddress.ip_address(host.split('%')[0])      # an IPv6 scope (fe80::1%eth0) is no part of the address
+        a = getattr(a, 'ipv4_mapped', None) or a
+        ok = any(a in n for n in self.nets)
+    except ValueError: ok = False
+    if len(self._seen) > 4096: self._seen.clear()        # a flood from ever-new addresses cannot grow it without bound
+    self._seen[host] = ok
+    return ok
+
+# %% ../nbs/08_osc.ipynb #fc4ccc88
+def is_loopback(host:str) -> bool:
+    "Whether every address `host` resolves to is a loopback address (reachable from this machine only)."
+    try: infos = socket.getaddrinfo(host or None, 0, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror: return True      # it cannot be listened on at all: binding says so, in its own words
+    return all(ipaddress.ip_address(i[4][0].split('%')[0]).is_loopback for i in infos)
+
+def bridge_allow(listen_host:str, # the address the bridge listens on
+                 spec:str|None=None # the --allow option: addresses or networks, 'any', or None
+                ) -> Allow:
+    "The senders a bridge on `listen_host` accepts: `spec`; any for a loopback listener without one; else refused."
+    if spec is not None: return Allow(spec)
+    if not is_loopback(listen_host):
+        raise ValueError(f"--listen-host {listen_host} can be reached from other machines and OSC has no authentication, so anyone "
+                         f"could change the scene: name the recogniser's machine with --allow (e.g. --allow 192.168.1.20 or "
+                         f"--allow 10.0.0.0/24), or say --allow any")
+    return Allow('any')

@@ -183,7 +183,11 @@ def _file_lines(path:Path, rows) -> dict:
 # %% ../nbs/00d_paletteset.ipynb #2cece78b
 class _Checker:
     "Collect bad cells of `df` (read from `file`), then raise for the first (strict) or drop their rows."
-    def __init__(self, df, file, source): self.df, self.file, self.source, self.bad, self.notes = df, file, source, {}, []
+    def __init__(self, df, file, source):
+        self.df, self.file, self.source, self.bad, self.notes = df, file, source, {}, []
+        for c in df.columns:   # a NUL byte is damage in any cell of a text file; a tokenizer would take it for text
+            self.flag(df[c].str.contains('\0', regex=False, na=False).to_numpy(bool), c,
+                      lambda x: f'a NUL byte in the cell (at character {x.index(chr(0))}); remove it')
     def add(self, i:int, col:str, reason:str): self.bad.setdefault(int(i), []).append((col, reason))
     def flag(self, mask, col, reason):
         "Flag the rows of the boolean `mask`; `reason` is a string or a function of the cell's text."

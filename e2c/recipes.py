@@ -4,7 +4,7 @@
 
 # %% ../nbs/05b_recipes.ipynb #611ccd39
 from __future__ import annotations
-import sys, math, json, dataclasses
+import os, sys, math, json, errno, dataclasses
 from pathlib import Path
 from fastcore.script import call_parse
 from .checkpoint import CheckpointError, read_checkpoint, read_model, text2palette
@@ -74,6 +74,30 @@ def _train(encoder, sources, recipe, epochs, out, seed, resume, val_frac, patien
     report = model_distances(model, prep) | {'baselines': baselines(prep)}
     return model, hist, report
 
+# %% ../nbs/05b_recipes.ipynb #16293a53
+def _check_out_path(out:str):
+    "Refuse an `--out` that cannot take a checkpoint: a folder, a path under a file, a folder that cannot be written."
+    p = Path(out)
+    if p.is_dir(): raise ValueError(f"--out {out} is a folder; give a file name, e.g. {p / 'e2c-model.safetensors'}")
+    a = p.parent
+    while not a.exists() and a != a.parent: a = a.parent      # the nearest folder that exists; the rest is created
+    if not a.is_dir(): raise ValueError(f"--out {out} lies under {a}, which is a file, not a folder; give a path in a folder")
+    if not os.access(a, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: the folder {a} cannot be written (read-only, or not yours); give --out in a writable folder")
+
+def _check_train_args(sources:list, seed:int, out:str):
+    "Refuse the first option of `e2c-train` that cannot work, naming it."
+    if not sources: raise ValueError("--sources names no data source; give comma-separated names, e.g. --sources e2c_val,tagged (see e2c.data.LOADERS)")
+    if isinstance(seed, bool) or not 0 <= seed < 2**63: raise ValueError(f"--seed must be an integer in 0..2^63-1, got {seed}")
+    _check_out_path(out)
+
+def _write_error(e:OSError, out:str) -> str:
+    "One line for a file-system failure while training to `out`."
+    full = e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    return (f"{e.strerror or e}{': ' + str(e.filename) if e.filename else ''} (training to --out {out}); "
+            f"{'free some space' if full else 'check the disk and the permissions'} and run again with --resume: "
+            f"the checkpoint and training state last written are intact")
+
 # %% ../nbs/05b_recipes.ipynb #1ccc3865
 @call_parse
 def e2c_train(
@@ -92,12 +116,19 @@ def e2c_train(
     device:str='auto', # where to encode and train: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps
 ):
     "Train a text-to-palette model on the palette data sets and write a checkpoint."
+    from e2c.encoders import ClipWeightsUnavailable
+    names = [s.strip() for s in sources.split(',') if s.strip()]
     try:
+        _check_train_args(names, seed, out)
         with using_device(device) as dev, using_data(data):
-            model, hist, report = train_model(encoder, [s.strip() for s in sources.split(',') if s.strip()], recipe, epochs, out,
+            model, hist, report = train_model(encoder, names, recipe, epochs, out,
                                               seed, resume, val_frac, patience, progress=not quiet, verbose=not quiet, force=force)
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         print(f'e2c-train: error: {e}', file=sys.stderr); return 2
+    except ClipWeightsUnavailable as e:   # its advice spans lines: its first line, and what to do
+        print(f'e2c-train: error: --encoder {encoder}: {str(e).splitlines()[0]} Use --encoder minilm (offline), or install the '
+              f'weights as help(e2c.encoders.clip_weights) says', file=sys.stderr); return 2
+    except OSError as e: print(f'e2c-train: error: {_write_error(e, out)}', file=sys.stderr); return 2
     report_device('e2c-train', dev)
     print(json.dumps({'checkpoint': str(out), 'epochs_run': len(hist), **report}, indent=1, default=float))
     return 0

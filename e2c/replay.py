@@ -242,6 +242,7 @@ def e2c_replay(session:str=None, # recorded session, CSV or JSON lines (t, label
     if session is None:
         if not (0 < minutes <= 600 and 0 < hz <= 100 and 0 <= accuracy <= 1): _bad('need 0 < --minutes ≤ 600, 0 < --hz ≤ 100, 0 ≤ --accuracy ≤ 1')
         if kind not in _ADDR: _bad(f"--kind must be index, probs or va, got {kind!r}")
+        if seed < 0: _bad(f'--seed must be an integer ≥ 0, got {seed}')
         s = synthetic_session(minutes, hz, accuracy, kind=kind, seed=seed)
     else:
         try: s = load_session(session)

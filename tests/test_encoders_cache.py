@@ -154,3 +154,68 @@ print(default_cache().misses)
     assert stdout.split() == ['1']
     assert "embeddings of encoder 'hash-test', expected 'hash-other'" in stderr, stderr
     _read_table(cache / 'hash-other.safetensors', 'hash-other', 8)  # rewritten, now for the right encoder
+
+# --- A cache that cannot be written: real file systems (a full tmpfs, a read-only mount), in this process ---
+import contextlib, warnings
+from e2c.cache import EmbeddingCacheWarning
+
+def hash_encoder():
+    ns = {}; exec(HASH_ENCODER, ns); return ns['HashEncoder']()
+
+@contextlib.contextmanager
+def mounted_tmpfs(path, opts):
+    "A real tmpfs at `path` (root only; skipped where mounting is not allowed)."
+    path.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(['mount', '-t', 'tmpfs', '-o', opts, 'tmpfs', str(path)], capture_output=True, text=True)
+    if r.returncode: pytest.skip(f'cannot mount a tmpfs here: {r.stderr.strip()}')
+    try: yield path
+    finally: subprocess.run(['umount', '-l', str(path)], check=False)
+
+def encode_warned(enc, texts, cache):
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter('always')
+        e = encode_cached(enc, texts, cache)
+    return e, [str(w.message) for w in ws if issubclass(w.category, EmbeddingCacheWarning)]
+
+def test_a_full_disk_warns_and_returns_the_embeddings(tmp_path):
+    "A 64 KiB tmpfs: 3,000 texts need about 190 KiB, so the write fails with ENOSPC; the embeddings come back all the same."
+    texts = [f'text {i}' for i in range(3000)]
+    with mounted_tmpfs(tmp_path / 'full', 'size=64k') as mnt:
+        e, msgs = encode_warned(hash_encoder(), texts, EmbeddingCache(mnt / 'e2c'))
+        assert len(msgs) == 1 and 'No space left on device' in msgs[0] and 'carrying on' in msgs[0], msgs
+        assert str(mnt / 'e2c' / 'hash-test.safetensors') in msgs[0]
+        assert [p.name for p in (mnt / 'e2c').iterdir()] == []          # no temporary file left behind
+    np.testing.assert_allclose(e, np.stack([hash_vec(t) for t in texts]), rtol=1e-6)
+
+def test_a_read_only_cache_is_read_and_not_written(tmp_path):
+    "A cache written, then mounted read-only: its rows are served, the new ones computed, one warning."
+    enc = hash_encoder()
+    with mounted_tmpfs(tmp_path / 'ro', 'size=1m') as mnt:
+        encode_cached(enc, TEXTS[:3], EmbeddingCache(mnt))
+        subprocess.run(['mount', '-o', 'remount,ro', str(mnt)], check=True)
+        c = EmbeddingCache(mnt)
+        e, msgs = encode_warned(enc, TEXTS, c)
+        assert (c.hits, c.misses) == (3, 3), (c.hits, c.misses)
+        assert len(msgs) == 1 and 'Read-only file system' in msgs[0], msgs
+        e2, msgs2 = encode_warned(enc, TEXTS[:3], EmbeddingCache(mnt))    # nothing new to write: silent
+        assert msgs2 == []
+    np.testing.assert_allclose(e, np.stack([hash_vec(t) for t in TEXTS]), rtol=1e-6)
+
+def test_a_cache_path_under_a_file_warns(tmp_path):
+    (tmp_path / 'afile').write_text('x')
+    e, msgs = encode_warned(hash_encoder(), TEXTS, EmbeddingCache(tmp_path / 'afile' / 'e2c'))
+    assert len(msgs) == 1 and 'Not a directory' in msgs[0], msgs
+    np.testing.assert_allclose(e, np.stack([hash_vec(t) for t in TEXTS]), rtol=1e-6)
+
+def test_training_data_are_prepared_when_the_cache_cannot_be_written(tmp_path, monkeypatch):
+    "The step of a training run that embeds the data: with the cache folder under a file it warns once and goes on."
+    from e2c.train import prepare
+    (tmp_path / 'afile').write_text('x')
+    monkeypatch.setenv('E2C_CACHE', str(tmp_path / 'afile' / 'e2c'))
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter('always')
+        prep = prepare(hash_encoder(), ['e2c_val'], verbose=False)
+    msgs = [str(w.message) for w in ws if issubclass(w.category, EmbeddingCacheWarning)]
+    assert len(msgs) == 1 and 'carrying on' in msgs[0], msgs
+    assert prep.tr.emb.shape == (len(prep.train), 8) and len(prep.va) > 0
+    np.testing.assert_allclose(prep.tr.emb[0].numpy(), hash_vec(prep.train.texts[0]), rtol=1e-6)

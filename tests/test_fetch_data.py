@@ -239,5 +239,32 @@ def test_cli_as_a_function(server, tmp_path, capsys):
     assert e2c_fetch_data(dest=str(tmp_path), base_url=server.url, files='train.csv', quiet=True) == 0
     assert e2c_fetch_data(dest=str(tmp_path), base_url=server.url, files='train.csv') == 0
     assert 'train.csv: skipped' in capsys.readouterr().out
-    assert e2c_fetch_data(dest=str(tmp_path), base_url=server.url, files=' , ') == 1
-    assert capsys.readouterr().err == 'e2c-fetch-data: error: no file names given (--files)\n'
+    assert e2c_fetch_data(dest=str(tmp_path), base_url=server.url, files=' , ') == 2
+    assert capsys.readouterr().err == 'e2c-fetch-data: error: --files names no file; list them comma-separated, e.g. --files train.csv,val.csv\n'
+
+
+def test_file_names_cannot_leave_dest(server, tmp_path, capsys):
+    "--files ../x.csv (or an absolute path) would write outside --dest: refused with one line, exit 2, nothing written."
+    put(server, 'x.csv', e2c_csv(5))
+    work = tmp_path/'work'; work.mkdir(); dest = work/'a'/'b'/'dest'
+    for names in ('../../x.csv', '../x.csv', str(work/'x.csv'), 'sub/x.csv', '.x.csv', 'x.csv\0'):
+        assert e2c_fetch_data(dest=str(dest), base_url=server.url, files=names, quiet=True) == 2, names
+        err = capsys.readouterr().err
+        assert err.startswith('e2c-fetch-data: error: --files: ') and 'is not a plain file name' in err and err.count('\n') == 1, err
+    with pytest.raises(ValueError, match='not a plain file name'): fetch_data(dest, server.url, ['../../x.csv'], progress=False)
+    assert list(work.rglob('*')) == []     # nothing anywhere: not even dest was made
+
+
+def test_a_full_disk_is_one_line_and_resumable(server, tmp_path, capsys):
+    "A real 64 KiB tmpfs as --dest (root only; skipped where mounting is not allowed): one line saying so, the partial file kept."
+    put(server, 'big.csv', e2c_csv(3000))                   # a few hundred KiB
+    mnt = tmp_path/'full'; mnt.mkdir()
+    r = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', str(mnt)], capture_output=True, text=True)
+    if r.returncode: pytest.skip(f'cannot mount a tmpfs here: {r.stderr.strip()}')
+    try:
+        assert e2c_fetch_data(dest=str(mnt), base_url=server.url, files='big.csv', quiet=True) == 1
+        err = capsys.readouterr().err
+        assert err.count('\n') == 1 and 'Traceback' not in err, err
+        assert err.startswith('e2c-fetch-data: error: big.csv: No space left on device after ') and 'free some space and run again to resume' in err, err
+        assert [p.name for p in mnt.iterdir()] == ['big.csv.part']
+    finally: subprocess.run(['umount', '-l', str(mnt)], check=False)
