@@ -313,6 +313,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                            'e2c.fetch.fetch_file': ('fetch.html#fetch_file', 'e2c/fetch.py')},
             'e2c.files': { 'e2c.files._new_temporary': ('files.html#_new_temporary', 'e2c/files.py'),
                            'e2c.files.atomic_write': ('files.html#atomic_write', 'e2c/files.py'),
+                           'e2c.files.check_out_dir': ('files.html#check_out_dir', 'e2c/files.py'),
                            'e2c.files.read_sums': ('files.html#read_sums', 'e2c/files.py'),
                            'e2c.files.record_sum': ('files.html#record_sum', 'e2c/files.py'),
                            'e2c.files.sha256_file': ('files.html#sha256_file', 'e2c/files.py'),

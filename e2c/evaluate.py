@@ -20,6 +20,7 @@ from .human import human_metrics, what_people_see, dominant_family, bcp_score, s
 from .affect import ablation_decoders, ablation_path, load_ablation
 from .latex import write_latex, git_commit
 from .device import device_name, using_device, report_device
+from .files import check_out_dir
 from . import __version__
 import torch
 import plotly.graph_objects as go
@@ -431,8 +432,11 @@ def e2c_eval(
     import sys
     from e2c.data import using_data
     try:
+        check_out_dir(out, '--out'); check_out_dir(figures, '--figures')
         with using_device(device) as dev, using_data(data): run_eval(out, figures, checkpoint, not no_ablation, not quiet)
     except (ValueError, FileNotFoundError) as e:
         print(f'e2c-eval: error: {e}', file=sys.stderr); return 2
+    except OSError as e:        # a full disk or a folder taken away while writing
+        print(f'e2c-eval: error: {e.strerror or e}: {e.filename or out}; free some space or fix the folder, and run again', file=sys.stderr); return 2
     report_device('e2c-eval', dev)
     return 0

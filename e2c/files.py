@@ -8,7 +8,7 @@ import os, re, secrets, hashlib, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SUMS_FILE', 'atomic_write', 'stale_temporaries', 'sha256_file', 'read_sums', 'record_sum']
+__all__ = ['SUMS_FILE', 'atomic_write', 'stale_temporaries', 'sha256_file', 'read_sums', 'record_sum', 'check_out_dir']
 
 # %% ../nbs/00c_files.ipynb #98265ef6
 def _new_temporary(path:Path) -> tuple[int, Path]:
@@ -69,3 +69,13 @@ def record_sum(folder:str|Path, name:str, sha:str):
     "Add or replace `name`'s sha256 in `folder/SHA256SUMS` (written atomically)."
     sums = read_sums(folder) | {name: sha}
     atomic_write(Path(folder)/SUMS_FILE, ''.join(f'{h}  {n}\n' for n, h in sorted(sums.items())).encode())
+
+# %% ../nbs/00c_files.ipynb #062d9dca
+def check_out_dir(path:str|Path, # the folder asked for (created later if missing)
+                  option:str='--out'): # the option that named it, for the message
+    "Refuse an output folder that cannot be one: a file, a path under a file, or an unwritable folder (ValueError)."
+    p = a = Path(path)
+    if p.exists() and not p.is_dir(): raise ValueError(f"{option} {path} is a file, not a folder; give a folder (it is made if missing)")
+    while not a.exists() and a != a.parent: a = a.parent      # the nearest part that exists; the rest is made
+    if not a.is_dir(): raise ValueError(f"{option} {path} lies under {a}, which is a file; give a path in a folder")
+    if not os.access(a, os.W_OK | os.X_OK): raise ValueError(f"{option} {path}: the folder {a} cannot be written; give a writable folder")
