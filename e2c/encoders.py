@@ -84,16 +84,11 @@ _models = {}  # loaded networks and tokenizers, shared by all encoder objects of
 _models_lock = threading.Lock()
 
 def _minilm(path:str):
-    "The sentence-transformers model at `path`, loaded once per process, on the CPU, from local files only."
+    "The MiniLM at `path` (`e2c.minilm`, numpy), loaded once per process."
     with _models_lock:
         if ('minilm', path) not in _models:
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as tlog
-            bar = tlog.is_progress_bar_enabled()
-            tlog.disable_progress_bar()
-            try: _models['minilm', path] = SentenceTransformer(path, device='cpu', local_files_only=True)
-            finally:
-                if bar: tlog.enable_progress_bar()
+            from e2c.minilm import MiniLM
+            _models['minilm', path] = MiniLM(path)
         return _models['minilm', path]
 
 # %% ../nbs/02_encoders.ipynb #b0761d8d
@@ -108,14 +103,8 @@ class MiniLMEncoder(TextEncoder):
     @property
     def model(self): return _minilm(self.path)
 
-    def _n_tokens(self, texts):
-        ids = self.model.tokenizer(texts, truncation=False, verbose=False, return_attention_mask=False,
-                                   return_token_type_ids=False)['input_ids']
-        return [len(x) for x in ids]
-
-    def _embed(self, texts):
-        return self.model.encode(texts, batch_size=len(texts), normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False)
+    def _n_tokens(self, texts): return self.model.n_tokens(texts)
+    def _embed(self, texts): return self.model.encode(texts)
 
 # %% ../nbs/02_encoders.ipynb #eb20c8dd
 class ClipWeightsUnavailable(RuntimeError):
