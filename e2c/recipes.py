@@ -9,17 +9,50 @@ from fastcore.script import call_parse
 from .checkpoint import CheckpointError, read_model, text2palette
 from .train import RECIPES, fit, prepare, baselines, model_distances
 from .affect import affect_from_tensors, train_affect
-from .data import using_data
+from .checkpoint import save_checkpoint
+from .emotions import CLASSES, EMOTIONS
 
 # %% auto #0
-__all__ = ['load_model', 'train_model', 'e2c_train']
+__all__ = ['TEXT_EMB', 'class_texts', 'stored_embeddings', 'load_model', 'add_text_embeddings', 'train_model', 'e2c_train']
 
 # %% ../nbs/05b_recipes.ipynb #5849574e
+TEXT_EMB = 'texts.emb'
+
+def class_texts() -> list[str]:
+    "The texts every generator embeds when it starts: the nine class names, their evaluation prompts and their hinted forms."
+    return CLASSES + [e.eval_prompt for e in EMOTIONS] + [f'{c}, {e.hint}' for c, e in zip(CLASSES, EMOTIONS)]
+
+def stored_embeddings(tensors:dict, meta:dict) -> dict:
+    "The text embeddings a checkpoint carries, {text: vector}, taken out of `tensors` (the model's own tensors stay)."
+    e = tensors.pop(TEXT_EMB, None)
+    return {} if e is None else dict(zip(meta.get('texts', []), e.float().numpy()))
+
 def load_model(path, encoder_id:str|None=None):
     "Load a model checkpoint of either kind, refusing one made for another encoder than `encoder_id`: (model, meta)."
     tensors, meta = read_model(path, encoder_id)
-    if meta.get('arch', 'text2palette') == 'affect': return affect_from_tensors(tensors, meta), meta
-    return text2palette(tensors, meta), meta
+    texts = stored_embeddings(tensors, meta)
+    model = affect_from_tensors(tensors, meta) if meta.get('arch', 'text2palette') == 'affect' else text2palette(tensors, meta)
+    model.text_emb = texts              # e.g. the class texts, so that a class label needs no text encoder
+    return model, meta
+
+# %% ../nbs/05b_recipes.ipynb #b6d37a99
+def add_text_embeddings(path, # a model checkpoint
+                        encoder=None, # the encoder (default: `get_encoder` of the checkpoint's kind)
+                        texts:list[str]|None=None, # texts to store (default: `class_texts()`)
+                        out=None): # where to write (default: over `path`)
+    "Store the embeddings of `texts` in a model checkpoint, replacing any it carries; the model is unchanged."
+    import torch
+    from e2c.checkpoint import read_model
+    from e2c.encoders import get_encoder
+    tensors, meta = read_model(path)
+    tensors.pop(TEXT_EMB, None)
+    enc = encoder or get_encoder('clip' if meta['encoder_id'].startswith('clip') else 'minilm')
+    if enc.id != meta['encoder_id']:
+        raise CheckpointError(f"{path} was trained on '{meta['encoder_id']}' embeddings, not on those of '{enc.id}'")
+    texts = list(texts or class_texts())
+    tensors[TEXT_EMB] = torch.as_tensor(enc.encode(texts, progress=False))
+    keep = {k: v for k, v in meta.items() if k not in ('format', 'sha256', 'texts')}
+    save_checkpoint(out or path, tensors, keep | {'texts': texts})
 
 # %% ../nbs/05b_recipes.ipynb #9b7b76f3
 def train_model(encoder:str='minilm', sources=None, recipe:str='affect', epochs:int|None=None, out=None,
@@ -56,6 +89,7 @@ def e2c_train(
     data:str=None, # data directory (default: $E2C_DATA, else the project's data/)
 ):
     "Train a text-to-palette model on the palette data sets and write a checkpoint."
+    from e2c.data import using_data     # here, not at the top: pandas and scipy are for training only
     try:
         with using_data(data):
             model, hist, report = train_model(encoder, [s.strip() for s in sources.split(',') if s.strip()], recipe, epochs, out,
