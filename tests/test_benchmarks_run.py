@@ -160,3 +160,11 @@ def test_bench_flood_small_run(capsys, monkeypatch):
     assert g['frames'] == g['expected'] == 30 and g['read'] > 0 and r['parse_ms'] > 0
     assert 'p99 ms' in capsys.readouterr().out
 
+
+def test_bench_startup(monkeypatch):
+    res = bench('bench_startup', monkeypatch).main(runs=1, only=['help e2c-palette', 'numpy'], verbose=False)
+    check_json(res)
+    c = res['commands']
+    assert set(c) == {'torch', 'help e2c-palette', 'numpy'} and 'failed' not in res
+    assert c['torch']['time_ratio'] == 1 and c['torch']['peak_mb'] > c['help e2c-palette']['peak_mb'] > 0
+    assert all(v['s'] > 0 and v['mem_ratio'] > 0 for v in c.values())
