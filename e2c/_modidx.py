@@ -395,6 +395,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                             'e2c.minilm.MiniLM.__init__': ('minilm.html#minilm.__init__', 'e2c/minilm.py'),
                             'e2c.minilm.MiniLM.__repr__': ('minilm.html#minilm.__repr__', 'e2c/minilm.py'),
                             'e2c.minilm.MiniLM.encode': ('minilm.html#minilm.encode', 'e2c/minilm.py'),
+                            'e2c.minilm.MiniLM.forward': ('minilm.html#minilm.forward', 'e2c/minilm.py'),
                             'e2c.minilm.MiniLM.n_tokens': ('minilm.html#minilm.n_tokens', 'e2c/minilm.py'),
                             'e2c.minilm.MiniLM.tokenize': ('minilm.html#minilm.tokenize', 'e2c/minilm.py'),
                             'e2c.minilm.attention': ('minilm.html#attention', 'e2c/minilm.py'),

@@ -106,9 +106,9 @@ def tokenize(self:MiniLM, texts:list[str]) -> tuple[np.ndarray, np.ndarray]:
     return out, mask
 
 @patch
-def encode(self:MiniLM, texts:list[str]) -> np.ndarray:
-    "Unit embeddings (N, 384), float32, of `texts` (one batch; padding does not change a text's vector)."
-    W, (ids, mask) = self.W, self.tokenize(texts)
+def forward(self:MiniLM, ids:np.ndarray, mask:np.ndarray) -> np.ndarray:
+    "Unit embeddings (N, 384), float32, of token ids (N, L) with their mask: one padded batch."
+    W = self.W
     x = W['embeddings.word_embeddings.weight'][ids] + W['embeddings.position_embeddings.weight'][:ids.shape[1]] \
         + W['embeddings.token_type_embeddings.weight'][0]
     x = layer_norm(x, W['embeddings.LayerNorm.weight'], W['embeddings.LayerNorm.bias'], self.eps)
@@ -116,3 +116,16 @@ def encode(self:MiniLM, texts:list[str]) -> np.ndarray:
     m = mask[..., None].astype(np.float32)
     e = (x * m).sum(1) / np.maximum(m.sum(1), 1e-9)
     return (e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+@patch
+def encode(self:MiniLM, texts:list[str],
+           max_batch_tokens:int=8192) -> np.ndarray: # padded tokens per forward pass (attention grows with its square)
+    "Unit embeddings (N, 384), float32, of `texts`, in batches of similar length (padding does not change a text's vector)."
+    ids, mask = self.tokenize(texts)
+    n = mask.sum(1); order = np.argsort(-n, kind='stable')
+    out, i = np.empty((len(texts), self.dim), np.float32), 0
+    while i < len(texts):
+        L = int(n[order[i]]); idx = order[i:i + max(1, max_batch_tokens // L)]
+        out[idx] = self.forward(ids[idx, :L], mask[idx, :L])
+        i += len(idx)
+    return out
