@@ -3,7 +3,8 @@
     python benchmarks/bench_startup.py [--runs 5] [--only NAME,...] [--baseline PATH] [--va 200] [--json]
 
 Each command runs `--runs` times in a fresh process, the commands alternating with `python -c "import torch"` in the
-same run (so a change of load hits all of them); wall time and peak memory (the child's maximum RSS from `wait4`)
+same run (so a change of load hits all of them); wall time and peak memory (the child's maximum RSS from `wait4`,
+which counts the parent's pages if the child is forked: below this script's ~40 MB a figure is an upper bound)
 are the medians over the runs, and the ratios are against the torch import's medians. Commands (names for --only):
 
 - `class`: `e2c-palette "sad and depressed"` (a class label: no text encoder; targets ≤ 1.3× the time, ≤ 1.2× the memory);

@@ -166,5 +166,5 @@ def test_bench_startup(monkeypatch):
     check_json(res)
     c = res['commands']
     assert set(c) == {'torch', 'help e2c-palette', 'numpy'} and 'failed' not in res
-    assert c['torch']['time_ratio'] == 1 and c['torch']['peak_mb'] > c['help e2c-palette']['peak_mb'] > 0
-    assert all(v['s'] > 0 and v['mem_ratio'] > 0 for v in c.values())
+    assert c['torch']['time_ratio'] == 1 and c['torch']['mem_ratio'] == 1
+    assert all(v['s'] > 0 and v['peak_mb'] > 0 and v['mem_ratio'] > 0 for v in c.values()), c
