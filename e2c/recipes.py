@@ -6,10 +6,9 @@
 from __future__ import annotations
 import sys, json, dataclasses
 from fastcore.script import call_parse
-from .checkpoint import CheckpointError, read_model, text2palette
+from .checkpoint import CheckpointError, read_model, text2palette, save_checkpoint
 from .train import RECIPES, fit, prepare, baselines, model_distances
 from .affect import affect_from_tensors, train_affect
-from .checkpoint import save_checkpoint
 from .emotions import CLASSES, EMOTIONS
 
 # %% auto #0
@@ -42,7 +41,6 @@ def add_text_embeddings(path, # a model checkpoint
                         out=None): # where to write (default: over `path`)
     "Store the embeddings of `texts` in a model checkpoint, replacing any it carries; the model is unchanged."
     import torch
-    from e2c.checkpoint import read_model
     from e2c.encoders import get_encoder
     tensors, meta = read_model(path)
     tensors.pop(TEXT_EMB, None)
@@ -62,16 +60,20 @@ def train_model(encoder:str='minilm', sources=None, recipe:str='affect', epochs:
     if patience is not None and patience < 1: raise ValueError(f"patience must be a positive integer, got {patience}")
     if recipe == 'affect':
         from e2c.affect import train_affect
-        return train_affect(encoder=encoder, sources=sources, epochs=epochs, out=out, seed=seed, resume=resume,
-                            val_frac=val_frac, patience=patience, progress=progress, verbose=verbose)
-    if recipe not in RECIPES: raise ValueError(f"unknown recipe {recipe!r}; choose from affect, {', '.join(RECIPES)}")
-    prep = prepare(encoder, sources, val_frac, seed, verbose)
-    cfg = dataclasses.replace(RECIPES[recipe], seed=seed, **({'epochs': epochs} if epochs else {}),
-                              **({'patience': patience} if patience is not None else {}))
-    model, hist = fit(prep.tr, prep.va, cfg, out=out, encoder_id=prep.encoder.id, resume=resume, progress=progress,
-                      meta=dict(data=prep.fingerprint, recipe=recipe, sources=list(sources or []) or 'default'))
-    report = model_distances(model, prep) | {'baselines': baselines(prep)}
-    return model, hist, report
+        res = train_affect(encoder=encoder, sources=sources, epochs=epochs, out=out, seed=seed, resume=resume,
+                           val_frac=val_frac, patience=patience, progress=progress, verbose=verbose)
+    else:
+        if recipe not in RECIPES: raise ValueError(f"unknown recipe {recipe!r}; choose from affect, {', '.join(RECIPES)}")
+        prep = prepare(encoder, sources, val_frac, seed, verbose)
+        cfg = dataclasses.replace(RECIPES[recipe], seed=seed, **({'epochs': epochs} if epochs else {}),
+                                  **({'patience': patience} if patience is not None else {}))
+        model, hist = fit(prep.tr, prep.va, cfg, out=out, encoder_id=prep.encoder.id, resume=resume, progress=progress,
+                          meta=dict(data=prep.fingerprint, recipe=recipe, sources=list(sources or []) or 'default'))
+        res = model, hist, model_distances(model, prep) | {'baselines': baselines(prep)}
+    if out is not None:       # the class texts' embeddings: a class label then needs no text encoder
+        from e2c.encoders import get_encoder
+        add_text_embeddings(out, get_encoder(encoder) if isinstance(encoder, str) else encoder)
+    return res
 
 # %% ../nbs/05b_recipes.ipynb #1ccc3865
 @call_parse
