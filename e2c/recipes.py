@@ -7,17 +7,28 @@ from __future__ import annotations
 import os, sys, math, json, errno, dataclasses
 from pathlib import Path
 from fastcore.script import call_parse
-from .checkpoint import CheckpointError, read_checkpoint, read_model, text2palette
+from .checkpoint import CheckpointError, read_checkpoint, read_model, text2palette, save_checkpoint
 from .train import RECIPES, fit, prepare, baselines, model_distances, output_lock, _state_path
 from .affect import affect_from_tensors, train_affect
-from .data import using_data
+from .emotions import CLASSES, EMOTIONS
 from .encoders import ENCODERS
 from .device import resolve_device, using_device, report_device
 
 # %% auto #0
-__all__ = ['load_model', 'train_model', 'e2c_train']
+__all__ = ['TEXT_EMB', 'class_texts', 'stored_embeddings', 'load_model', 'add_text_embeddings', 'train_model', 'e2c_train']
 
 # %% ../nbs/05b_recipes.ipynb #5849574e
+TEXT_EMB = 'texts.emb'
+
+def class_texts() -> list[str]:
+    "The texts every generator embeds when it starts: the nine class names, their evaluation prompts and their hinted forms."
+    return CLASSES + [e.eval_prompt for e in EMOTIONS] + [f'{c}, {e.hint}' for c, e in zip(CLASSES, EMOTIONS)]
+
+def stored_embeddings(tensors:dict, meta:dict) -> dict:
+    "The text embeddings a checkpoint carries, {text: vector}, taken out of `tensors` (the model's own tensors stay)."
+    e = tensors.pop(TEXT_EMB, None)
+    return {} if e is None else dict(zip(meta.get('texts', []), e.float().numpy()))
+
 def load_model(path, # a model checkpoint file
                encoder_id:str|None=None, # refuse a checkpoint made for another encoder than this
                device:str|None=None, # where the model goes: auto, cpu, cuda, cuda:N or mps; None: the current setting
@@ -25,8 +36,28 @@ def load_model(path, # a model checkpoint file
     "Load a model checkpoint of either kind onto `device`, whichever device trained it: (model, meta)."
     dev = resolve_device(device)         # before reading: an absent device is the first error
     tensors, meta = read_model(path, encoder_id)
+    texts = stored_embeddings(tensors, meta)
     model = affect_from_tensors(tensors, meta, path) if meta.get('arch', 'text2palette') == 'affect' else text2palette(tensors, meta, path)
+    model.text_emb = texts              # e.g. the class texts, so that a class label needs no text encoder
     return model.to(dev), meta
+
+# %% ../nbs/05b_recipes.ipynb #b6d37a99
+def add_text_embeddings(path, # a model checkpoint
+                        encoder=None, # the encoder (default: `get_encoder` of the checkpoint's kind)
+                        texts:list[str]|None=None, # texts to store (default: `class_texts()`)
+                        out=None): # where to write (default: over `path`)
+    "Store the embeddings of `texts` in a model checkpoint, replacing any it carries; the model is unchanged."
+    import torch
+    from e2c.encoders import get_encoder
+    tensors, meta = read_model(path)
+    tensors.pop(TEXT_EMB, None)
+    enc = encoder or get_encoder('clip' if meta['encoder_id'].startswith('clip') else 'minilm')
+    if enc.id != meta['encoder_id']:
+        raise CheckpointError(f"{path} was trained on '{meta['encoder_id']}' embeddings, not on those of '{enc.id}'")
+    texts = list(texts or class_texts())
+    tensors[TEXT_EMB] = torch.as_tensor(enc.encode(texts, progress=False))
+    keep = {k: v for k, v in meta.items() if k not in ('format', 'sha256', 'texts')}
+    save_checkpoint(out or path, tensors, keep | {'texts': texts})
 
 # %% ../nbs/05b_recipes.ipynb #9b7b76f3
 def _check_settings(recipe:str, epochs, patience, val_frac, encoder='minilm'):
@@ -64,15 +95,19 @@ def train_model(encoder:str='minilm', sources=None, recipe:str='affect', epochs:
 
 def _train(encoder, sources, recipe, epochs, out, seed, resume, val_frac, patience, progress, verbose, device):
     if recipe == 'affect':
-        return train_affect(encoder=encoder, sources=sources, epochs=epochs, out=out, seed=seed, resume=resume,
-                            val_frac=val_frac, patience=patience, progress=progress, verbose=verbose, device=device)
-    prep = prepare(encoder, sources, val_frac, seed, verbose)
-    cfg = dataclasses.replace(RECIPES[recipe], seed=seed, **({'epochs': epochs} if epochs else {}),
-                              **({'patience': patience} if patience is not None else {}))
-    model, hist = fit(prep.tr, prep.va, cfg, out=out, encoder_id=prep.encoder.id, resume=resume, progress=progress,
-                      meta=dict(data=prep.fingerprint, recipe=recipe, sources=list(sources or []) or 'default'), device=device)
-    report = model_distances(model, prep) | {'baselines': baselines(prep)}
-    return model, hist, report
+        res = train_affect(encoder=encoder, sources=sources, epochs=epochs, out=out, seed=seed, resume=resume,
+                           val_frac=val_frac, patience=patience, progress=progress, verbose=verbose, device=device)
+    else:
+        prep = prepare(encoder, sources, val_frac, seed, verbose)
+        cfg = dataclasses.replace(RECIPES[recipe], seed=seed, **({'epochs': epochs} if epochs else {}),
+                                  **({'patience': patience} if patience is not None else {}))
+        model, hist = fit(prep.tr, prep.va, cfg, out=out, encoder_id=prep.encoder.id, resume=resume, progress=progress,
+                          meta=dict(data=prep.fingerprint, recipe=recipe, sources=list(sources or []) or 'default'), device=device)
+        res = model, hist, model_distances(model, prep) | {'baselines': baselines(prep)}
+    if out is not None:       # the class texts' embeddings: a class label then needs no text encoder
+        from e2c.encoders import get_encoder
+        add_text_embeddings(out, get_encoder(encoder) if isinstance(encoder, str) else encoder)
+    return res
 
 # %% ../nbs/05b_recipes.ipynb #16293a53
 def _check_out_path(out:str):
@@ -116,6 +151,7 @@ def e2c_train(
     device:str='auto', # where to encode and train: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps
 ):
     "Train a text-to-palette model on the palette data sets and write a checkpoint."
+    from e2c.data import using_data     # here, not at the top: pandas and scipy are for training only
     from e2c.encoders import ClipWeightsUnavailable
     names = [s.strip() for s in sources.split(',') if s.strip()]
     try:

@@ -181,3 +181,11 @@ def test_bench_dedup(monkeypatch):
     assert a['copies'] == 2 and a['new']['rows'] == 2 * a['new']['kept'] > 0
     assert a['same_rows'] is True and a['allpairs']['kept'] == a['new']['kept']
     for r in (a['new'], a['allpairs']): assert r['load_s'] > 0 and r['dedup_s'] > 0 and r['peak_mib'] >= r['base_mib'] > 0
+
+def test_bench_startup(monkeypatch):
+    res = bench('bench_startup', monkeypatch).main(runs=1, only=['help e2c-palette', 'numpy'], verbose=False)
+    check_json(res)
+    c = res['commands']
+    assert set(c) == {'torch', 'help e2c-palette', 'numpy'} and 'failed' not in res
+    assert c['torch']['time_ratio'] == 1 and c['torch']['mem_ratio'] == 1
+    assert all(v['s'] > 0 and v['peak_mb'] > 0 and v['mem_ratio'] > 0 for v in c.values()), c

