@@ -1,6 +1,6 @@
 """Input never delays output: frame times of the bridge during an input flood (a script that prints figures, not a test).
 
-    python benchmarks/bench_flood.py [--seconds 3] [--fps 60] [--switch 0.0005,0.005] [--floods none,garbage,bundles] [--intakes thread,process]
+    python benchmarks/bench_flood.py [--seconds 3] [--fps 60] [--switch 0.0005,0.005] [--floods none,garbage,bundles] [--intakes thread,process] [--priority 0]
 
 Real UDP sockets on 127.0.0.1. The bridge (`e2c.bridge.Bridge`, anchor palettes, e2c-bridge's steadiness defaults) runs
 in this process and plays one long transition (`--seconds`, at `--fps`); a stand-in Unity in a child process records
@@ -55,7 +55,7 @@ def flooder(port, kind, until, q):
     q.put(n)
 
 
-def trial(kind, switch, seconds, fps, intake='process'):
+def trial(kind, switch, seconds, fps, intake='process', priority=0):
     from e2c.bridge import Bridge
     from e2c.emotions import CLASSES
     ctx = mp.get_context('spawn')
@@ -65,7 +65,7 @@ def trial(kind, switch, seconds, fps, intake='process'):
     port = ready.get(timeout=30)
     old = sys.getswitchinterval()
     with Bridge(listen=('127.0.0.1', 0), unity=('127.0.0.1', port), seconds=seconds, fps=fps, keepalive=None,
-                switch_interval=switch, intake=intake) as br:
+                switch_interval=switch, intake=intake, priority=priority) as br:
         br.start()
         br.emotion('neutral'); time.sleep(0.3)
         t0 = time.perf_counter()
@@ -95,13 +95,13 @@ def parse_time(runs=20):
     return len(d), (time.perf_counter() - t) / runs * 1e3
 
 
-def main(seconds=3.0, fps=60.0, switches=(0.0005, 0.005), floods=('none', 'garbage', 'bundles'), intakes=('thread', 'process')) -> dict:
+def main(seconds=3.0, fps=60.0, switches=(0.0005, 0.005), floods=('none', 'garbage', 'bundles'), intakes=('thread', 'process'), priority=0) -> dict:
     size, ms = parse_time()
     print(f'load average {"/".join(f"{x:.2f}" for x in os.getloadavg())}; parsing one bundle of 1,870 messages ({size:,} bytes): {ms:.1f} ms')
     print(f'{"flood":<8} {"intake":<8} {"switch ms":>9} {"frames":>7} {"p50 ms":>7} {"p99 ms":>7} {"max ms":>7} {"datagrams read/sent":>20}')
     out = {'parse_ms': ms}
     for kind, intake, sw in ((k, i, w) for k in floods for i in intakes for w in switches):
-        r = trial(kind, sw, seconds, fps, intake)
+        r = trial(kind, sw, seconds, fps, intake, priority)
         out[(kind, sw, intake)] = r
         print(f"{kind:<8} {intake:<8} {sw * 1e3:>9.1f} {r['frames']:>3}/{r['expected']:<3} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['max']:>7.2f} "
               f"{r['read']:>9,}/{r['sent']:<9,}", flush=True)
@@ -114,5 +114,6 @@ if __name__ == '__main__':
     ap.add_argument('--switch', type=lambda s: tuple(float(x) for x in s.split(',')), default=(0.0005, 0.005))
     ap.add_argument('--floods', type=lambda s: tuple(s.split(',')), default=('none', 'garbage', 'bundles'))
     ap.add_argument('--intakes', type=lambda s: tuple(s.split(',')), default=('thread', 'process'))
+    ap.add_argument('--priority', type=int, default=0, help="the bridge's SCHED_FIFO priority (needs root or CAP_SYS_NICE; 0: normal)")
     a = ap.parse_args()
-    main(a.seconds, a.fps, a.switch, a.floods, a.intakes)
+    main(a.seconds, a.fps, a.switch, a.floods, a.intakes, a.priority)

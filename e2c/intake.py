@@ -135,11 +135,12 @@ def _merge(c:Coalescer, s):
     c.last, c.psum, c.np, c.n = last, psum, np_, c.n + n
 
 # %% ../nbs/08ab_intake.ipynb #db791f4e
-_BATCH, _NOTES = 2e-3, 50   # seconds of reading between updates; refusals shipped per update when verbose
+_BATCH, _NOTES, _NICE = 2e-3, 50, 10   # seconds of reading between updates; refusals shipped per update when verbose; niceness
 
 def _child(sock_fd:int, conn_fd:int, allow:str, verbose:bool, ppid:int):
     "The intake process: read, filter, parse, check, coalesce; ship updates to the parent."
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(_NICE)     # on a busy machine the parent's frame clock gets the CPU first
     sock, conn = socket.socket(fileno=sock_fd), Connection(conn_fd)
     sock.setblocking(False)
     notes, first = [], set()
