@@ -377,6 +377,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                             'e2c.intake.ProcessIntake.__init__': ('intake.html#processintake.__init__', 'e2c/intake.py'),
                             'e2c.intake.ProcessIntake._apply': ('intake.html#processintake._apply', 'e2c/intake.py'),
                             'e2c.intake.ProcessIntake._recv': ('intake.html#processintake._recv', 'e2c/intake.py'),
+                            'e2c.intake.ProcessIntake._spawn': ('intake.html#processintake._spawn', 'e2c/intake.py'),
                             'e2c.intake.ProcessIntake.alive': ('intake.html#processintake.alive', 'e2c/intake.py'),
                             'e2c.intake.ProcessIntake.close': ('intake.html#processintake.close', 'e2c/intake.py'),
                             'e2c.intake.ProcessIntake.fileobj': ('intake.html#processintake.fileobj', 'e2c/intake.py'),

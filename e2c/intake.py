@@ -177,18 +177,27 @@ class ProcessIntake:
         self.sock, self.allow, self.timeout, self.seconds, self.logged = sock, allow, timeout, None, set()
         self.n = Counter(dict.fromkeys(INTAKE_COUNTERS, 0)) if n is None else n
         self.coal = Coalescer() if coal is None else coal
-        self.proc = self.conn = self._dead = None
+        self.proc = self.conn = self._dead = self.fallback = None
 
     @property
-    def fileobj(self): return self.conn
+    def fileobj(self): return self.conn if self.fallback is None else self.sock
     @property
     def alive(self) -> bool: return self.proc is not None and self.proc.poll() is None
 
 # %% ../nbs/08ab_intake.ipynb #4019fbec
 @patch
 def open(self:ProcessIntake):
-    "Start the child unless it runs; wait until it is ready."
-    if self.alive: return self
+    "Start the child unless it runs; when it cannot start, say so and read in the caller's thread instead."
+    if self.alive or self.fallback is not None: return self
+    try: return self._spawn()
+    except (OSError, RuntimeError) as e:
+        _log.error(f'cannot start the intake process ({e}): the bridge reads and parses in its serve thread instead')
+        self.fallback = Intake(self.sock, self.allow, self.n, self.coal)
+        self.fallback.logged = self.logged
+        return self
+
+@patch
+def _spawn(self:ProcessIntake):
     if self.conn is not None and self.conn is not self._dead: self.conn.close()
     mine, theirs = socket.socketpair()
     spec = 'any' if self.allow.any else ','.join(map(str, self.allow.nets))
@@ -196,10 +205,11 @@ def open(self:ProcessIntake):
     root = str(Path(e2c.__file__).resolve().parent.parent)     # the child imports the parent's e2c
     cmd = [sys.executable, '-c', f'import sys; sys.path.insert(0, {root!r}); from e2c.intake import _child; _child{args!r}']
     try: self.proc = subprocess.Popen(cmd, pass_fds=(self.sock.fileno(), theirs.fileno()), stdin=subprocess.DEVNULL)
+    except OSError: mine.close(); raise
     finally: theirs.close()
     self.conn = Connection(mine.detach())
     if not self.conn.poll(self.timeout) or self._recv() is None:
-        self.close(); raise RuntimeError(f'the intake process did not start within {self.timeout:g} s')
+        self.close(); raise RuntimeError(f'it did not say it was ready within {self.timeout:g} s')
     return self
 
 @patch
@@ -220,6 +230,10 @@ def _apply(self:ProcessIntake, u) -> bool:
 @patch
 def poll(self:ProcessIntake):
     "Merge one update: None when none waits, else whether it holds requests. Replaces a child that died."
+    if (f := self.fallback) is not None:
+        r = f.poll()
+        if f.seconds is not None: self.seconds, f.seconds = f.seconds, None
+        return r
     try:
         if not self.conn.poll(): return None
     except OSError: return None
@@ -235,7 +249,8 @@ def poll(self:ProcessIntake):
 # %% ../nbs/08ab_intake.ipynb #0f82e9ed
 @patch
 def close(self:ProcessIntake):
-    "Take the child's last update and end it."
+    "Take the child's last update and end it (the next `open` tries a child again)."
+    self.fallback = None
     if self.proc is None: return
     try:
         self.conn.send('stop')
@@ -245,4 +260,4 @@ def close(self:ProcessIntake):
     except OSError: pass
     try: self.proc.wait(2)
     except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait()
-    self.conn.close(); self.proc = self.conn = self._dead = None
+    self.conn.close(); self.proc = self.conn = None

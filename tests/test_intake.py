@@ -106,3 +106,28 @@ def test_the_child_dies_with_its_parent():
         assert wait_until(lambda: gone(child), 3), f'intake process {child} outlived its parent'
     finally:
         if p.poll() is None: p.kill(); p.wait()
+
+
+def test_a_child_that_cannot_start_leaves_the_thread_intake(monkeypatch, caplog):
+    "No interpreter for the child: one error in the log, and the bridge reads in its serve thread with the same counters."
+    import e2c.intake
+    monkeypatch.setattr(e2c.intake.sys, 'executable', '/nonexistent/python')
+    with caplog.at_level(logging.WARNING, logger='e2c.osc'), FrameRecorder() as rec, \
+         Bridge(listen=('127.0.0.1', 0), unity=('127.0.0.1', rec.port), seconds=0).start() as br, \
+         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        assert br._in.fallback is not None and br._in.proc is None
+        for d in (b'junk', msg(IN_INDEX, 7)): s.sendto(d, br.address)
+        assert rec.wait_for(1)
+    assert (br.counters['received'], br.counters['malformed'], br.counters['handled']) == (2, 1, 1)
+    assert rec.frames[-1][EMOTION_LABEL] == (CLASSES[7],)
+    assert 'cannot start the intake process' in caplog.text and 'reads and parses in its serve thread' in caplog.text
+
+
+def test_e2c_bridge_intake_option(capsys):
+    "e2c-bridge --intake thread serves; --intake fork is one line and exit status 2."
+    from e2c.bridge import e2c_bridge
+    c = e2c_bridge(listen_port=0, unity_port=9, anchors=True, duration=0.2, intake='thread')
+    assert c['received'] == 0 and c['intake_restarts'] == 0
+    with pytest.raises(SystemExit) as e: e2c_bridge(listen_port=0, anchors=True, intake='fork')
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.strip() == "e2c-bridge: error: unknown --intake 'fork'; choose from process, thread"
