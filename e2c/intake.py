@@ -157,7 +157,10 @@ def _child_loop(it:Intake, conn:Connection, notes:list, ppid:int):
         sel.register(it.sock, selectors.EVENT_READ); sel.register(conn, selectors.EVENT_READ)
         while os.getppid() == ppid:
             sel.select(0.5)
-            if conn.poll() and conn.recv() == 'stop': conn.send(_update(it, notes)); conn.send(('bye',)); return
+            if conn.poll() and conn.recv() == 'stop':      # what had arrived is counted (for half a second at most)
+                end = time.perf_counter() + 0.5
+                while time.perf_counter() < end and it.poll() is not None: pass
+                conn.send(_update(it, notes)); conn.send(('bye',)); return
             end, got = time.perf_counter() + _BATCH, False
             while it.poll() is not None:
                 got = True

@@ -1,7 +1,7 @@
 """The bridge's child intake (`e2c.intake.ProcessIntake`) on real UDP sockets on 127.0.0.1: counters as exact as the
 thread intake's, a malformed flood that kills nothing, a child that dies is replaced and reported, and a child that
 never outlives its parent (the parent killed with SIGKILL)."""
-import logging, os, signal, socket, subprocess, sys, time
+import logging, os, signal, socket, subprocess, sys, threading, time
 from pathlib import Path
 import numpy as np
 import pytest
@@ -131,3 +131,16 @@ def test_e2c_bridge_intake_option(capsys):
     with pytest.raises(SystemExit) as e: e2c_bridge(listen_port=0, anchors=True, intake='fork')
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.strip() == "e2c-bridge: error: unknown --intake 'fork'; choose from process, thread"
+
+
+def test_stopping_counts_everything_that_arrived():
+    "Datagrams already in the kernel's buffer when the bridge stops are read and counted by the child's last update."
+    with FrameRecorder() as rec, Bridge(listen=('127.0.0.1', 0), unity=('127.0.0.1', rec.port), seconds=0).start() as br, \
+         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        child = br._in.proc.pid
+        os.kill(child, signal.SIGSTOP)            # the child reads nothing until it has been told to stop
+        for k in range(300): s.sendto(msg(IN_INDEX, k % 9) if k % 3 else b'junk', br.address)
+        threading.Timer(0.2, os.kill, (child, signal.SIGCONT)).start()
+        br.stop()
+        c = br.counters
+    assert (c['received'], c['handled'], c['malformed']) == (300, 200, 100), c
