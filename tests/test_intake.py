@@ -144,3 +144,14 @@ def test_stopping_counts_everything_that_arrived():
         br.stop()
         c = br.counters
     assert (c['received'], c['handled'], c['malformed']) == (300, 200, 100), c
+
+
+def test_verbose_logs_every_refusal_from_the_child(caplog):
+    "With the e2c.osc log at debug level the child ships every refusal, not only the first of its kind."
+    with caplog.at_level(logging.DEBUG, logger='e2c.osc'), FrameRecorder() as rec, \
+         Bridge(listen=('127.0.0.1', 0), unity=('127.0.0.1', rec.port), seconds=0).start() as br, \
+         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for k in (10, 11, 12): s.sendto(msg(IN_INDEX, k), br.address)
+        assert wait_until(lambda: br.counters['bad_index'] == 3)
+    said = [r for r in caplog.records if 'class index' in r.getMessage()]
+    assert [r.levelname for r in said] == ['WARNING', 'DEBUG', 'DEBUG'] and 'further bad_index' in said[0].getMessage()
