@@ -1,12 +1,13 @@
 """Input never delays output: frame times of the bridge during an input flood (a script that prints figures, not a test).
 
-    python benchmarks/bench_flood.py [--seconds 3] [--fps 60] [--switch 0.0005,0.005] [--floods none,garbage,bundles]
+    python benchmarks/bench_flood.py [--seconds 3] [--fps 60] [--switch 0.0005,0.005] [--floods none,garbage,bundles] [--intakes thread,process] [--priority 0] [--repeats 1]
 
 Real UDP sockets on 127.0.0.1. The bridge (`e2c.bridge.Bridge`, anchor palettes, e2c-bridge's steadiness defaults) runs
 in this process and plays one long transition (`--seconds`, at `--fps`); a stand-in Unity in a child process records
 the arrival time of every frame, and a flooder in another child process sends, for the whole transition, either
 nothing, random garbage datagrams, or 60 kB bundles of 1,870 valid messages (indices, probabilities, points, all for
-the transition's class), as fast as it can. For each flood and Python thread switch interval (`sys.setswitchinterval`; the bridge sets 0.5 ms while it
+the transition's class), as fast as it can. For each flood, intake (`thread`: the bridge reads and parses in its serve thread, beside the frame clock;
+`process`: in a child process, e2c.intake) and Python thread switch interval (`sys.setswitchinterval`; the bridge sets 0.5 ms while it
 serves, Python's default is 5 ms) it prints the lateness of each frame against its schedule (t0 + k/fps, t0 the first
 frame's arrival): p50, p99 and max in ms (goal: p99 ≤ 2 ms at 60 fps during a flood), how many datagrams the bridge
 read meanwhile, and the time it took to read one bundle. All processes time with CLOCK_MONOTONIC (perf_counter).
@@ -54,7 +55,7 @@ def flooder(port, kind, until, q):
     q.put(n)
 
 
-def trial(kind, switch, seconds, fps):
+def trial(kind, switch, seconds, fps, intake='process', priority=0):
     from e2c.bridge import Bridge
     from e2c.emotions import CLASSES
     ctx = mp.get_context('spawn')
@@ -64,7 +65,7 @@ def trial(kind, switch, seconds, fps):
     port = ready.get(timeout=30)
     old = sys.getswitchinterval()
     with Bridge(listen=('127.0.0.1', 0), unity=('127.0.0.1', port), seconds=seconds, fps=fps, keepalive=None,
-                switch_interval=switch) as br:
+                switch_interval=switch, intake=intake, priority=priority) as br:
         br.start()
         br.emotion('neutral'); time.sleep(0.3)
         t0 = time.perf_counter()
@@ -82,8 +83,15 @@ def trial(kind, switch, seconds, fps):
     ts = ts[1:]                           # the first frame is the 'neutral' one
     late = (ts - ts[0] - np.arange(len(ts)) / fps) * 1e3
     late -= np.median(late)               # the flood may delay the first frame; the schedule is what matters
-    return dict(frames=len(ts), expected=n, p50=float(np.percentile(np.abs(late), 50)), p99=float(np.percentile(np.abs(late), 99)),
-                max=float(np.abs(late).max()), read=c['received'], sent=sent, malformed=c['malformed'], handled=c['handled'])
+    return dict(late=np.abs(late), frames=len(ts), expected=n, read=c['received'], sent=sent, malformed=c['malformed'], handled=c['handled'])
+
+
+def trials(kind, switch, seconds, fps, intake='process', priority=0, repeats=1):
+    "`repeats` trials pooled: frame counts and datagrams summed, lateness percentiles over all their frames."
+    rs = [trial(kind, switch, seconds, fps, intake, priority) for _ in range(repeats)]
+    late = np.concatenate([r.pop('late') for r in rs])
+    out = {k: sum(r[k] for r in rs) for k in rs[0]}
+    return dict(out, p50=float(np.percentile(late, 50)), p99=float(np.percentile(late, 99)), max=float(late.max()))
 
 
 def parse_time(runs=20):
@@ -94,17 +102,16 @@ def parse_time(runs=20):
     return len(d), (time.perf_counter() - t) / runs * 1e3
 
 
-def main(seconds=3.0, fps=60.0, switches=(0.0005, 0.005), floods=('none', 'garbage', 'bundles')) -> dict:
+def main(seconds=3.0, fps=60.0, switches=(0.0005, 0.005), floods=('none', 'garbage', 'bundles'), intakes=('thread', 'process'), priority=0, repeats=1) -> dict:
     size, ms = parse_time()
     print(f'load average {"/".join(f"{x:.2f}" for x in os.getloadavg())}; parsing one bundle of 1,870 messages ({size:,} bytes): {ms:.1f} ms')
-    print(f'{"flood":<8} {"switch ms":>9} {"frames":>7} {"p50 ms":>7} {"p99 ms":>7} {"max ms":>7} {"datagrams read/sent":>20}')
+    print(f'{"flood":<8} {"intake":<8} {"switch ms":>9} {"frames":>9} {"p50 ms":>7} {"p99 ms":>7} {"max ms":>7} {"datagrams read/sent":>20}')
     out = {'parse_ms': ms}
-    for kind in floods:
-        for sw in switches:
-            r = trial(kind, sw, seconds, fps)
-            out[(kind, sw)] = r
-            print(f"{kind:<8} {sw * 1e3:>9.1f} {r['frames']:>3}/{r['expected']:<3} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['max']:>7.2f} "
-                  f"{r['read']:>9,}/{r['sent']:<9,}", flush=True)
+    for kind, intake, sw in ((k, i, w) for k in floods for i in intakes for w in switches):
+        r = trials(kind, sw, seconds, fps, intake, priority, repeats)
+        out[(kind, sw, intake)] = r
+        print(f"{kind:<8} {intake:<8} {sw * 1e3:>9.1f} {r['frames']:>4}/{r['expected']:<4} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['max']:>7.2f} "
+              f"{r['read']:>9,}/{r['sent']:<9,}", flush=True)
     return out
 
 
@@ -113,5 +120,8 @@ if __name__ == '__main__':
     ap.add_argument('--seconds', type=float, default=3); ap.add_argument('--fps', type=float, default=60)
     ap.add_argument('--switch', type=lambda s: tuple(float(x) for x in s.split(',')), default=(0.0005, 0.005))
     ap.add_argument('--floods', type=lambda s: tuple(s.split(',')), default=('none', 'garbage', 'bundles'))
+    ap.add_argument('--intakes', type=lambda s: tuple(s.split(',')), default=('thread', 'process'))
+    ap.add_argument('--priority', type=int, default=0, help="the bridge's SCHED_FIFO priority (needs root or CAP_SYS_NICE; 0: normal)")
+    ap.add_argument('--repeats', type=int, default=1, help='trials per row, pooled (p99 of one 3 s trial is its second-worst frame)')
     a = ap.parse_args()
-    main(a.seconds, a.fps, a.switch, a.floods)
+    main(a.seconds, a.fps, a.switch, a.floods, a.intakes, a.priority, a.repeats)

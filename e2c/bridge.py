@@ -12,15 +12,16 @@ from fastcore.basics import patch, store_attr
 from fastcore.script import call_parse
 from .oklab import gamut_map, EASINGS
 from .palette import Palette, sort_by_lightness
-from .emotions import CLASSES, VA, ANCHORS, SIGMA_VA, get_emotion, check_probs, check_va, va_weights, probs_blend, va_blend
+from .emotions import CLASSES, VA, ANCHORS, SIGMA_VA, check_va, va_weights, probs_blend, va_blend
 from .osc import *
 from .osc import _log
 from .device import DeviceError, resolve_device, report_device
 from .stream import PaletteSender, Transition, _realtime
 from .steady import Coalescer, Steady
+from .intake import Reject, Intake, ProcessIntake, _say, _check_label, _check_index, _probs_args, _check_va
 
 # %% auto #0
-__all__ = ['TAU', 'MARGIN', 'DWELL', 'PaletteSource', 'AnchorSource', 'Reject', 'Bridge', 'load_source', 'e2c_bridge']
+__all__ = ['INTAKES', 'TAU', 'MARGIN', 'DWELL', 'PaletteSource', 'AnchorSource', 'Bridge', 'load_source', 'e2c_bridge']
 
 # %% ../nbs/08b_bridge.ipynb #4038c437
 @runtime_checkable
@@ -55,52 +56,9 @@ def from_va(self:AnchorSource, valence:float, arousal:float) -> Palette:
     pal, w = va_blend(self.labs, valence, arousal, self.sigma)
     return self._finish(pal, w, dict(va=check_va([valence, arousal]).tolist()))
 
-# %% ../nbs/08b_bridge.ipynb #657f5bef
-class Reject(ValueError):
-    "A request the bridge refuses; `kind` names the counter it goes to."
-    def __init__(self, kind:str, msg:str): super().__init__(msg); self.kind = kind
-
-def _is_num(x): return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
-
-def _show(args): return f'{len(args)} argument(s) ' + repr(args)[:80]
-
-# %% ../nbs/08b_bridge.ipynb #54c54155
-def _check_label(args) -> int:
-    if len(args) != 1 or not isinstance(args[0], str): raise Reject('bad_args', f'{IN_LABEL} takes one string, got {_show(args)}')
-    try: return get_emotion(args[0]).idx
-    except ValueError: raise Reject('unknown_label', f'unknown emotion label {args[0][:60]!r}') from None
-
-def _check_index(args) -> int:
-    if len(args) != 1 or not _is_num(args[0]) or not float(args[0]).is_integer():
-        raise Reject('bad_args', f'{IN_INDEX} takes one integer, got {_show(args)}')
-    if not 0 <= (i := int(args[0])) < len(CLASSES): raise Reject('bad_index', f'class index {i} is not in 0..{len(CLASSES) - 1}')
-    return i
-
-# %% ../nbs/08b_bridge.ipynb #6b64996d
-def _probs_args(args) -> np.ndarray:
-    if len(args) != len(CLASSES) or not all(map(_is_num, args)):
-        raise Reject('bad_args', f'{IN_PROBS} takes {len(CLASSES)} numbers, got {_show(args)}')
-    if not math.isfinite(sum(map(float, args))): raise Reject('bad_probs', f'probabilities must have a finite sum, got {_show(args)}')
-    try: return check_probs(args)
-    except ValueError as e: raise Reject('bad_probs', str(e)) from None
-
-def _check_va(args) -> tuple:
-    if len(args) != 2 or not all(map(_is_num, args)): raise Reject('bad_args', f'{IN_VA} takes 2 numbers, got {_show(args)}')
-    try: v, a = check_va(args)
-    except ValueError as e: raise Reject('bad_va', str(e)) from None
-    return float(v), float(a)
-
-def _check_seconds(args) -> float:
-    if len(args) != 1 or not _is_num(args[0]) or not 0 <= args[0] <= 60:
-        raise Reject('bad_args', f'{IN_SECONDS} takes one number of seconds in 0..60, got {_show(args)}')
-    return float(args[0])
-
-_HANDLERS = {IN_LABEL: ('index', _check_label), IN_INDEX: ('index', _check_index), IN_PROBS: ('probs', _probs_args),
-             IN_VA: ('va', _check_va), IN_SECONDS: ('seconds', _check_seconds)}
-
 # %% ../nbs/08b_bridge.ipynb #3bba8de9
 _COUNTERS = ['received', 'not_allowed', 'handled', 'coalesced', 'observations', 'held', 'malformed', 'unknown_address', 'bad_args', 'unknown_label',
-             'bad_index', 'bad_probs', 'bad_va', 'source_errors']
+             'bad_index', 'bad_probs', 'bad_va', 'source_errors', 'intake_restarts']
 
 def _by_lightness(pal) -> Palette:
     "The palette (a `Palette` or (5, 3) Oklab colours) with its colours in darkest → lightest order."
@@ -126,6 +84,8 @@ def _listen_socket(host, port, rcvbuf):
     return sock
 
 # %% ../nbs/08b_bridge.ipynb #53d5b918
+INTAKES = dict(process=ProcessIntake, thread=Intake)
+
 class Bridge:
     "Listens for the emotion recogniser over OSC and streams the matching palette transitions to Unity."
     def __init__(self, source:PaletteSource|None=None, # palette source (default: `AnchorSource()`)
@@ -141,12 +101,14 @@ class Bridge:
                  margin:float=0.0, # lead in probability a challenger needs over the target class (hysteresis)
                  dwell:float=0.0, # seconds a challenger must keep its lead before the target changes
                  switch_interval:float|None=5e-4, # Python's thread switch interval while serving, seconds (None: leave it)
-                 allow:Allow|str='any'): # senders accepted (`e2c.osc.Allow`): 'any', or addresses and networks
+                 allow:Allow|str='any', # senders accepted (`e2c.osc.Allow`): 'any', or addresses and networks
+                 intake:str='process'): # where datagrams are read and parsed: 'process' (a child process) or 'thread' (the serve thread)
         self.source = AnchorSource() if source is None else source
         self.palettes = _class_table(self.source)
         if easing not in EASINGS: raise ValueError(f"unknown easing {easing!r}; choose from {', '.join(EASINGS)}")
         if not (0 < fps <= 1000 and 0 <= seconds <= 60): raise ValueError(f'need 0 < fps ≤ 1000 and 0 ≤ seconds ≤ 60, got {fps}, {seconds}')
         if keepalive is not None and not 0 < keepalive < math.inf: raise ValueError(f'keepalive must be a positive number of seconds, got {keepalive}')
+        if intake not in INTAKES: raise ValueError(f"unknown intake {intake!r}; choose from {', '.join(INTAKES)}")
         self.steady = Steady(tau, margin, dwell)
         self.allow = allow if isinstance(allow, Allow) else Allow(allow)
         store_attr('seconds,fps,easing,priority,switch_interval')
@@ -156,7 +118,9 @@ class Bridge:
                                              f'(raise net.core.rmem_max)')
         try: self.sender = PaletteSender(*unity, keepalive=keepalive, priority=priority)
         except Exception: self.sock.close(); raise
-        self._n, self._logged, self._coal, self._t_obs = Counter(dict.fromkeys(_COUNTERS, 0)), set(), Coalescer(), -math.inf
+        self._n, self._coal, self._t_obs = Counter(dict.fromkeys(_COUNTERS, 0)), Coalescer(), -math.inf
+        self._in = INTAKES[intake](self.sock, self.allow, self._n, self._coal)
+        self._logged = self._in.logged
         self._wake_r, self._wake_w = socket.socketpair()
         self._stop, self._thread, self._closed = threading.Event(), None, False
 
@@ -184,6 +148,7 @@ def start(self:Bridge) -> Bridge:
     "Serve on a background thread."
     if self._thread is None or not self._thread.is_alive():
         self._stop.clear()
+        self._in.open()
         self._thread = threading.Thread(target=self._serve, name='e2c-bridge', daemon=True)
         self._thread.start()
     return self
@@ -195,20 +160,22 @@ def serve_forever(self:Bridge, duration:float|None=None):
     sigs = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
     old = {s: signal.signal(s, _interrupt) for s in sigs}
     self._stop.clear()
-    try: self._serve(duration)
+    try: self._in.open(); self._serve(duration)
     except KeyboardInterrupt: _log.info('interrupted: shutting down')
     finally:
+        self._in.close()
         for s, h in old.items(): signal.signal(s, h)
 
 # %% ../nbs/08b_bridge.ipynb #d042d27a
 @patch
 def stop(self:Bridge):
-    "Stop serving (the sockets stay open until `close`)."
+    "Stop serving (the sockets stay open until `close`); a child intake ends."
     self._stop.set()
     try: self._wake_w.send(b'x')
     except OSError: pass
     if self._thread is not None and self._thread is not threading.current_thread(): self._thread.join()
     self._thread = None
+    self._in.close()    # a child intake gives its last counts
 
 # %% ../nbs/08b_bridge.ipynb #3f2a59b9
 @patch
@@ -254,24 +221,7 @@ def va(self:Bridge, valence:float, arousal:float) -> Transition:
 @patch
 def _reject(self:Bridge, kind:str, msg:str):
     self._n[kind] += 1
-    if kind in self._logged: return _log.debug(msg)
-    self._logged.add(kind)
-    _log.warning(f'{msg} (further {kind} are counted, not logged)')
-
-# %% ../nbs/08b_bridge.ipynb #99c99b0e
-@patch
-def _datagram(self:Bridge, d:bytes):
-    try: msgs = parse_osc(d)
-    except ValueError as e: return self._reject('malformed', f'malformed packet of {len(d)} bytes: {e}')
-    for addr, args in msgs:
-        if (h := _HANDLERS.get(addr)) is None:
-            self._reject('unknown_address', f'unknown address {addr[:60]!r}'); continue
-        kind, check = h
-        try: x = check(args)
-        except Reject as r: self._reject(r.kind, str(r)); continue
-        self._n['handled'] += 1
-        if kind == 'seconds': self.seconds = x; continue
-        self._coal.add(kind, x)
+    _say(self._logged, kind, msg)
 
 # %% ../nbs/08b_bridge.ipynb #d078b714
 @patch
@@ -310,19 +260,16 @@ def _serve_rt(self:Bridge, duration:float|None=None):
 def _serve_loop(self:Bridge, duration:float|None=None):
     end = None if duration is None else time.monotonic() + duration
     with selectors.DefaultSelector() as sel:
-        sel.register(self.sock, selectors.EVENT_READ); sel.register(self._wake_r, selectors.EVENT_READ)
+        src = self._in.fileobj
+        sel.register(src, selectors.EVENT_READ); sel.register(self._wake_r, selectors.EVENT_READ)
         period, due = 1 / self.fps, None    # due: when this frame's observation is to be taken
         while not self._stop.is_set():
-            try: d, src = self.sock.recvfrom(65536)
-            except (BlockingIOError, InterruptedError): d = None
-            except OSError as e: _log.debug(f'receive failed: {e}'); d = None
+            got = self._in.poll()           # one datagram, or one update of the child intake; None: nothing waits
+            if self._in.fileobj is not src:  # a new child intake
+                sel.unregister(src); src = self._in.fileobj; sel.register(src, selectors.EVENT_READ)
+            if self._in.seconds is not None: self.seconds, self._in.seconds = self._in.seconds, None
             now = time.perf_counter()
-            if d is not None and not (self.allow.any or src[0] in self.allow):   # a stranger's: counted, dropped unparsed
-                self._n['received'] += 1; d = None
-                self._reject('not_allowed', f'dropped a datagram from {src[0]}: the bridge accepts {self.allow} (--allow)')
-            if d is not None:
-                self._n['received'] += 1
-                self._datagram(d)
+            if got:
                 if due is None: due = max(now, self._t_obs + period)
                 if now < due + period: continue      # a flood: take the observation one frame late at most
             if due is not None and now >= due:
@@ -330,7 +277,7 @@ def _serve_loop(self:Bridge, duration:float|None=None):
                 due = now + period if self.steady.busy else None
             left = None if end is None else end - time.monotonic()
             if left is not None and left <= 0: break
-            if d is None:
+            if not got:
                 wait = None if due is None else max(due - now, 0)
                 if left is not None: wait = left if wait is None else min(wait, left)
                 for key, _ in sel.select(wait):
@@ -358,7 +305,7 @@ def _bad(msg:str):
     print(f'e2c-bridge: error: {msg}', file=sys.stderr, flush=True)
     raise SystemExit(2)
 
-def _check_options(listen_port, unity_port, seconds, fps, easing, keepalive, priority, duration, tau, margin, dwell):
+def _check_options(listen_port, unity_port, seconds, fps, easing, keepalive, priority, duration, tau, margin, dwell, intake='process'):
     "One line for the first bad option, exit status 2."
     for name, v, lo in (('--listen-port', listen_port, 0), ('--unity-port', unity_port, 1)):
         if not lo <= v <= 65535: _bad(f'{name} {v} is not a UDP port ({lo}..65535)')
@@ -368,6 +315,7 @@ def _check_options(listen_port, unity_port, seconds, fps, easing, keepalive, pri
     for name, v in (('--keepalive', keepalive), ('--duration', duration)):
         if not 0 <= v < math.inf: _bad(f'{name} {v} must be a number of seconds ≥ 0 (0: {"never" if name == "--keepalive" else "until Ctrl-C"})')
     if not 0 <= priority <= 99: _bad(f'--priority {priority} must lie in 0..99')
+    if intake not in INTAKES: _bad(f"unknown --intake {intake!r}; choose from {', '.join(INTAKES)}")
     try: Steady(tau, margin, dwell)
     except ValueError as e: _bad(f'--{e}')
 
@@ -390,9 +338,10 @@ def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recog
                margin:float=MARGIN, # lead in probability a new class needs over the target class (hysteresis; 0: none)
                dwell:float=DWELL, # seconds a new class must keep its lead before the scene changes (tau, margin, dwell all 0: follow every observation)
                device:str='auto', # where the generator runs: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps
+               intake:str='process', # where datagrams are read and parsed: process (a child process; frames keep time during a flood) or thread
                allow:str=None): # senders accepted: addresses or networks, e.g. 192.168.1.20,10.0.0.0/24, or any; needed when --listen-host is not loopback (default: any, on loopback)
     "Listen for the emotion recogniser over OSC and stream palette transitions to Unity."
-    _check_options(listen_port, unity_port, seconds, fps, easing, keepalive, priority, duration, tau, margin, dwell)
+    _check_options(listen_port, unity_port, seconds, fps, easing, keepalive, priority, duration, tau, margin, dwell, intake)
     try: dev = resolve_device(device, torch_free=anchors)     # the anchors need no torch
     except DeviceError as e: _bad(str(e))
     try: accept = bridge_allow(listen_host, allow)
@@ -407,7 +356,7 @@ def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recog
         except Exception as e: _bad(f'cannot load the generator checkpoint {checkpoint!r}: {e}'.replace('\n', ' '))
         if not isinstance(src, AnchorSource): report_device('e2c-bridge', dev)
         try: br = Bridge(src, (listen_host, listen_port), (unity_host, unity_port), seconds, fps, easing, keepalive or None, priority,
-                         tau=tau, margin=margin, dwell=dwell, allow=accept)
+                         tau=tau, margin=margin, dwell=dwell, allow=accept, intake=intake)
         except OSError as e: raise SystemExit(f'e2c-bridge: cannot listen on {listen_host}:{listen_port} or reach '
                                               f'{unity_host}:{unity_port}: {e}') from None
         with br:

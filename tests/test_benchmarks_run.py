@@ -168,9 +168,10 @@ def test_bench_steady_small_run(capsys, monkeypatch):
     assert 'trade-off along tau' in capsys.readouterr().out
 
 def test_bench_flood_small_run(capsys, monkeypatch):
-    r = bench('bench_flood', monkeypatch).main(seconds=0.5, switches=(5e-4,), floods=('garbage',))
-    g = r[('garbage', 5e-4)]
-    assert g['frames'] == g['expected'] == 30 and g['read'] > 0 and r['parse_ms'] > 0
+    r = bench('bench_flood', monkeypatch).main(seconds=0.5, switches=(5e-4,), floods=('garbage',), intakes=('thread', 'process'))
+    for intake in ('thread', 'process'):
+        g = r[('garbage', 5e-4, intake)]
+        assert g['frames'] == g['expected'] == 30 and g['read'] > 0 and r['parse_ms'] > 0
     assert 'p99 ms' in capsys.readouterr().out
 
 
