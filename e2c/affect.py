@@ -23,9 +23,9 @@ from . import __version__
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['DESCRIPTIONS', 'ABLATIONS', 'AffectReader', 'AffectDecoder', 'DecoderConfig', 'decoder_terms', 'fit_decoder',
-           'AffectModel', 'build_affect', 'affect_meta', 'affect_from_tensors', 'train_affect', 'ablation_decoders',
-           'ablation_path', 'save_ablation', 'load_ablation']
+__all__ = ['DESCRIPTIONS', 'TARGET_HUMAN', 'ABLATIONS', 'AffectReader', 'AffectDecoder', 'DecoderConfig', 'decoder_terms',
+           'fit_decoder', 'AffectModel', 'build_affect', 'affect_meta', 'affect_from_tensors', 'train_affect',
+           'ablation_decoders', 'ablation_path', 'save_ablation', 'load_ablation']
 
 # %% ../nbs/05a_affect.ipynb #c3df9e9b
 DESCRIPTIONS = {
@@ -136,6 +136,8 @@ class DecoderConfig:
     bs: int = 512
     lr: float = 3e-3
     seed: int = 0
+
+TARGET_HUMAN = dict(target=50., gamut=10.)   # `human` weights that train towards e2c.human's CLASS_TARGETS instead
 
 def _pal_dist(a, b): return ((a - b).pow(2).sum(-1) + 1e-12).sqrt().mean(-1)
 def _chroma(p): return (p[..., 1:].pow(2).sum(-1) + 1e-9).sqrt().mean(-1)
