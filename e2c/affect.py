@@ -24,9 +24,9 @@ from . import __version__
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['DESCRIPTIONS', 'AFFECT_SCHEMA', 'ABLATIONS', 'AffectReader', 'AffectDecoder', 'DecoderConfig', 'decoder_terms',
-           'fit_decoder', 'AffectModel', 'build_affect', 'affect_meta', 'affect_from_tensors', 'train_affect',
-           'ablation_decoders', 'ablation_path', 'save_ablation', 'load_ablation']
+__all__ = ['DESCRIPTIONS', 'TARGET_HUMAN', 'AFFECT_SCHEMA', 'ABLATIONS', 'AffectReader', 'AffectDecoder', 'DecoderConfig',
+           'decoder_terms', 'fit_decoder', 'AffectModel', 'build_affect', 'affect_meta', 'affect_from_tensors',
+           'train_affect', 'ablation_decoders', 'ablation_path', 'save_ablation', 'load_ablation']
 
 # %% ../nbs/05a_affect.ipynb #c3df9e9b
 DESCRIPTIONS = {
@@ -122,6 +122,8 @@ class AffectDecoder(nn.Module):
         return sort_by_lightness(torch.cat([torch.sigmoid(o[..., :1]), 0.5 * torch.tanh(o[..., 1:])], -1))
 
 # %% ../nbs/05a_affect.ipynb #50cff99f
+TARGET_HUMAN = dict(target=50., gamut=10.)   # `human` weights that train towards e2c.human's CLASS_TARGETS
+
 @dataclass
 class DecoderConfig:
     "Training settings of the affect decoder."
@@ -129,7 +131,7 @@ class DecoderConfig:
     w_iso: float = 1.        # weight of the circumplex-consistency term
     w_prior: float = 1.      # weight of the Valdez-Mehrabian direction prior
     w_gamut: float = 1.      # weight of the gamut penalty
-    human: dict = dataclasses.field(default_factory=lambda: dict(family=5., bcp=10., sep=3., circ=10., gamut=10.))  # weights of e2c.human's terms ({}: off)
+    human: dict = dataclasses.field(default_factory=lambda: dict(TARGET_HUMAN))  # weights of e2c.human's terms ({}: off)
     bcp_slope: float = 30.   # BCP-37 happy–sad points per unit of valence between class pairs (human terms)
     bcp_margin: float = 1.   # BCP-37 happy–sad points the score must gain for +0.1 valence (human terms)
     sep_min: float = 0.2     # order-free ΔEOK every pair of class palettes is pushed apart to (human terms)

@@ -4,19 +4,22 @@
 
 # %% ../nbs/04b_human.ipynb #0241ef01
 from __future__ import annotations
+import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .oklab import ciede2000, oklab_to_oklch, oklab_to_linear, linear_to_oklab, in_gamut
+from .oklab import ciede2000, oklab_to_oklch, oklab_to_linear, linear_to_oklab, oklab_to_xyz, in_gamut
 from .emotions import EMOTIONS, CLASSES, VA, ANCHORS
 from .losses import matched_dist
+from .palette import sort_by_lightness
 
 # %% auto #0
 __all__ = ['BCP_NAMES', 'BCP_OKLAB', 'BCP_HAPPY', 'BCP_ANGRY', 'SIGMA', 'VALDEZ_MEHRABIAN', 'FAMILIES', 'FAMILY_HUES', 'C_ACH',
-           'TARGET_FAMILY', 'TARGET_IDX', 'TARGET_WHY', 'UNRESOLVED', 'SIGMA_OK', 'bcp_weights', 'bcp_score',
-           'colour_family', 'family_mass', 'dominant_family', 'spearman', 'order_free', 'hue_gap', 'human_metrics',
-           'what_people_see', 'bcp_score_t', 'family_mass_t', 'order_free_t', 'shown', 'human_terms', 'va_grid',
-           'va_grid_trends']
+           'TARGET_FAMILY', 'TARGET_IDX', 'TARGET_WHY', 'UNRESOLVED', 'SIGMA_OK', 'COHERENT', 'COHERENT_MASK',
+           'TARGET_WEIGHTS', 'CLASS_TARGETS', 'bcp_weights', 'bcp_score', 'colour_family', 'family_mass',
+           'dominant_family', 'spearman', 'order_free', 'hue_gap', 'human_metrics', 'what_people_see', 'bcp_score_t',
+           'family_mass_t', 'order_free_t', 'shown', 'oklab_to_cielab_t', 'ciede2000_t', 'bcp_score_ct', 'target_terms',
+           'fit_class_targets', 'human_terms', 'va_grid', 'va_grid_trends']
 
 # %% ../nbs/04b_human.ipynb #685775e8
 _BCP = [  # name, Happy, Sad, Angry, Oklab L, a, b
@@ -172,11 +175,114 @@ def shown(pal):
     "Palettes (..., 5, 3) clipped to the sRGB gamut in linear RGB, in Oklab (differentiable)."
     return linear_to_oklab(oklab_to_linear(pal).clamp(0, 1))
 
+# %% ../nbs/04b_human.ipynb #8c94188d
+_D65 = (0.95047, 1.0, 1.08883)   # the white colour-science's CIELAB uses (CIE 1931 2°, D65)
+
+def oklab_to_cielab_t(lab):
+    "Oklab → CIELAB (D65, L in 0–100), differentiable (torch)."
+    xyz = oklab_to_xyz(lab) / torch.as_tensor(_D65, dtype=lab.dtype)
+    d = 6 / 29
+    fx, fy, fz = torch.where(xyz > d ** 3, xyz.clamp_min(1e-12) ** (1 / 3), xyz / (3 * d * d) + 4 / 29).unbind(-1)
+    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], -1)
+
+# %% ../nbs/04b_human.ipynb #6f558631
+def ciede2000_t(lab1, lab2, eps:float=1e-10):
+    "CIEDE2000 difference between Oklab colours (..., 3), differentiable (torch); `e2c.oklab.ciede2000` is the reference."
+    L1, a1, b1 = oklab_to_cielab_t(lab1).unbind(-1); L2, a2, b2 = oklab_to_cielab_t(lab2).unbind(-1)
+    C1, C2 = (a1 * a1 + b1 * b1 + eps).sqrt(), (a2 * a2 + b2 * b2 + eps).sqrt()
+    G = 0.5 * (1 - (((C1 + C2) / 2) ** 7 / (((C1 + C2) / 2) ** 7 + 25 ** 7)).sqrt())
+    a1, a2 = (1 + G) * a1, (1 + G) * a2
+    C1, C2 = (a1 * a1 + b1 * b1 + eps).sqrt(), (a2 * a2 + b2 * b2 + eps).sqrt()
+    h1, h2 = torch.atan2(b1, a1) % (2 * math.pi), torch.atan2(b2, a2) % (2 * math.pi)
+    dh = (h2 - h1 + math.pi) % (2 * math.pi) - math.pi
+    dL, dC, dH = L2 - L1, C2 - C1, 2 * (C1 * C2).sqrt() * torch.sin(dh / 2)
+    Lb, Cb, hs = (L1 + L2) / 2, (C1 + C2) / 2, h1 + h2
+    Hb = torch.where((h1 - h2).abs() > math.pi, torch.where(hs < 2 * math.pi, hs + 2 * math.pi, hs - 2 * math.pi), hs) / 2
+    T = (1 - 0.17 * torch.cos(Hb - math.radians(30)) + 0.24 * torch.cos(2 * Hb) + 0.32 * torch.cos(3 * Hb + math.radians(6))
+         - 0.20 * torch.cos(4 * Hb - math.radians(63)))
+    Rt = -torch.sin(2 * math.radians(30) * torch.exp(-((Hb - math.radians(275)) / math.radians(25)) ** 2)) * 2 * (Cb ** 7 / (Cb ** 7 + 25 ** 7)).sqrt()
+    Sl, Sc, Sh = 1 + 0.015 * (Lb - 50) ** 2 / (20 + (Lb - 50) ** 2).sqrt(), 1 + 0.045 * Cb, 1 + 0.015 * Cb * T
+    return ((dL / Sl) ** 2 + (dC / Sc) ** 2 + (dH / Sh) ** 2 + Rt * (dC / Sc) * (dH / Sh) + eps).sqrt()
+
+# %% ../nbs/04b_human.ipynb #c5652700
+def bcp_score_ct(pal, sigma:float=SIGMA):
+    "BCP-37 happy–sad and angry scores (..., 2) of palettes (..., 5, 3): `bcp_score`'s own CIEDE2000 kernel, differentiable."
+    w = torch.softmax(-0.5 * (ciede2000_t(pal[..., None, :], torch.as_tensor(BCP_OKLAB, dtype=pal.dtype)) / sigma) ** 2, -1)
+    return (w @ torch.as_tensor(np.stack([BCP_HAPPY, BCP_ANGRY], -1), dtype=pal.dtype)).mean(-2)
+
+# %% ../nbs/04b_human.ipynb #a935d721
+COHERENT = {   # the families a class palette may hold besides its target: hue neighbours and greys
+ 'neutral': ['achromatic'], 'alert and excited': ['achromatic', 'red', 'orange', 'yellow'],
+ 'elated and happy': ['achromatic', 'orange', 'yellow', 'chartreuse'], 'contented and serene': ['achromatic', 'green', 'cyan', 'blue'],
+ 'relaxed and calm': ['achromatic', 'cyan', 'blue', 'purple'], 'melancholic and bored': ['achromatic', 'cyan', 'blue', 'purple'],
+ 'sad and depressed': ['achromatic'], 'stressed and upset': ['achromatic', 'purple', 'red', 'orange'],
+ 'nervous and tense': ['achromatic', 'blue', 'purple']}   # nervous: the cold side only (author: "cold violet-blue"); red is stressed's
+COHERENT_MASK = np.array([[f in COHERENT[c] for f in FAMILIES] for c in CLASSES], dtype=float)
+
+# %% ../nbs/04b_human.ipynb #79ec813f
+def _pearson(x, y): x, y = x - x.mean(), y - y.mean(); return (x * y).sum() / (x.norm() * y.norm() + 1e-12)
+
+def target_terms(X) -> dict:
+    "The rules of the class-target problem on class palettes X (9, 5, 3), sorted by lightness, as `shown`; each term is 0 when its rule holds."
+    P = shown(X)
+    v, a = (torch.as_tensor(VA[:, k], dtype=P.dtype) for k in (0, 1))
+    sc, m, mh = bcp_score_ct(P), family_mass_t(P, kappa=20.), family_mass_t(P, kappa=60.)
+    L, C, T = P[..., 0], (P[..., 1:].pow(2).sum(-1) + 1e-9).sqrt(), torch.as_tensor(TARGET_IDX)
+    ne, sa, st = (CLASSES.index(c) for c in ('neutral', 'sad and depressed', 'stressed and upset'))
+    lo, hi = np.nonzero(VA[:, 0][:, None] < VA[:, 0][None])
+    i, j = np.triu_indices(len(CLASSES), 1); k1, k2 = np.triu_indices(5, 1)
+    d, D = ((P[i] - P[j]).pow(2).sum(-1) + 1e-12).sqrt().mean(-1), torch.as_tensor(np.linalg.norm(VA[i] - VA[j], axis=-1), dtype=P.dtype)
+    lin = oklab_to_linear(X)
+    return dict(
+        bcp=(sc[lo, 0] - sc[hi, 0] + 15 * (v[hi] - v[lo]) + 2).relu().mean() / 10,
+        angry=(sc[torch.arange(len(P)) != st, 1].max() + 10 - sc[st, 1]).relu() / 10,
+        family=(mh.masked_fill(F.one_hot(T, len(FAMILIES)).bool(), -1).max(-1).values - mh[torch.arange(len(P)), T] + 0.3).relu().mean(),
+        coherence=(m * torch.as_tensor(1 - COHERENT_MASK, dtype=P.dtype)).sum(-1).mean(),
+        achromatic=(C[T == 0] - 0.03).relu().mean(),
+        tint=((P[ne, :, 2] + 0.012).relu().mean() + (P[ne, :, 1].abs() - 0.006).relu().mean() + (P[sa, :, 2] + 0.005).relu().mean()
+              + (P[sa, :, 1].abs() - 0.008).relu().mean() + (0.62 - L[ne].mean()).relu() + (0.3 - L[ne]).relu().mean()
+              + (L[sa].mean() - 0.36).relu() + (L[sa] - 0.7).relu().mean()),
+        valdez=(0.9 - _pearson(L.mean(-1), v)).relu() + (0.8 - _pearson(C.mean(-1), a)).relu(),
+        spread=(0.15 - ((P[:, k1] - P[:, k2]).pow(2).sum(-1) + 1e-12).sqrt()).relu().sum(-1).mean(),
+        sep=(0.16 - order_free_t(P[i], P[j])).relu().sum(),
+        circ=(0.95 - _pearson(d, D)).relu(),
+        gamut=((lin - 1).relu() + (-lin).relu()).sum(-1).mean() + ((X[..., 0] - 0.95).relu() + (0.05 - X[..., 0]).relu()).mean(),
+        anchor=order_free_t(P, torch.as_tensor(ANCHORS, dtype=P.dtype)).mean())
+
+# %% ../nbs/04b_human.ipynb #b5ad3223
+TARGET_WEIGHTS = dict(bcp=10., angry=5., family=10., coherence=30., achromatic=20., tint=10., valdez=5., spread=20., sep=10.,
+                      circ=30., gamut=100., anchor=1.)
+
+def fit_class_targets(steps:int=3000, # Adam steps (cosine schedule)
+                      lr:float=0.005, # peak learning rate
+                      weights:dict=None): # term weights (default TARGET_WEIGHTS)
+    "Solve the class-target problem from the author's anchors; returns (targets (9, 5, 3) as shown, darkest → lightest, final terms)."
+    w = weights or TARGET_WEIGHTS
+    X = torch.tensor(ANCHORS, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([X], lr=lr); sch = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    for _ in range(steps):
+        t = target_terms(sort_by_lightness(X))
+        loss = sum(w[k] * v for k, v in t.items())
+        opt.zero_grad(); loss.backward(); opt.step(); sch.step()
+    return sort_by_lightness(shown(sort_by_lightness(X.detach()))).numpy(), {k: float(v) for k, v in t.items()}
+
+# %% ../nbs/04b_human.ipynb #47e46e6c
+CLASS_TARGETS = np.array([   # fit_class_targets() on CPU (float64), rounded to 4 decimals; darkest → lightest
+ [[0.2716, 0.0060, -0.0120], [0.4175, -0.0158, -0.0193], [0.5674, -0.0155, -0.0155], [0.8453, -0.0289, 0.0002], [0.9911, 0.0061, -0.0043]],
+ [[0.5249, 0.0964, 0.1062], [0.6732, 0.1155, 0.1186], [0.6732, 0.0042, 0.0181], [0.7254, 0.1875, -0.0033], [0.7920, 0.0246, 0.1075]],
+ [[0.4588, 0.0064, 0.0937], [0.6600, 0.0526, 0.0995], [0.7925, 0.0199, 0.1617], [0.9167, 0.0201, 0.0612], [0.9167, -0.0600, 0.1880]],
+ [[0.3994, -0.0643, 0.0191], [0.7213, -0.0103, -0.0553], [0.7568, -0.1409, 0.0093], [0.8582, 0.0121, 0.0020], [0.9064, -0.1299, 0.0059]],
+ [[0.5798, -0.0411, -0.0087], [0.5798, -0.0552, -0.1580], [0.7254, -0.0849, -0.1376], [0.7297, -0.0378, -0.0042], [0.9500, -0.0000, -0.0000]],
+ [[0.1351, -0.0000, -0.0000], [0.3042, -0.0000, -0.0000], [0.4430, -0.0466, -0.0327], [0.4445, -0.0310, -0.1818], [0.9500, -0.0000, -0.0000]],
+ [[0.0334, -0.0038, -0.0066], [0.1833, -0.0071, -0.0050], [0.3333, -0.0080, -0.0057], [0.5500, -0.0080, -0.0050], [0.7000, -0.0070, -0.0050]],
+ [[0.3265, 0.0832, 0.0658], [0.4146, 0.0084, -0.0170], [0.4497, 0.1688, 0.0651], [0.5404, 0.0580, 0.1098], [0.5645, 0.0065, -0.0168]],
+ [[0.3693, 0.0073, 0.0194], [0.4524, 0.1817, -0.0886], [0.5385, 0.0149, 0.0166], [0.6255, 0.1598, -0.0695], [0.6255, 0.0187, -0.2020]]])
+
 # %% ../nbs/04b_human.ipynb #635170d5
 def _pairs(): return np.triu_indices(len(CLASSES), 1)
 
 def human_terms(dec, cfg, g=None) -> dict:
-    "Family, BCP-valence, separation, circumplex and class-gamut terms of a VA → palette decoder."
+    "Family, BCP-valence, separation, circumplex, class-gamut and class-target terms of a VA → palette decoder."
     raw = dec(torch.as_tensor(VA, dtype=torch.float32))
     P = shown(raw)
     fam = -torch.log(family_mass_t(P)[torch.arange(len(CLASSES)), torch.as_tensor(TARGET_IDX)] + 1e-6).mean()
@@ -191,7 +297,8 @@ def human_terms(dec, cfg, g=None) -> dict:
     D = torch.as_tensor(np.linalg.norm(VA[i] - VA[j], axis=-1), dtype=torch.float32)
     circ = 1 - F.cosine_similarity(d - d.mean(), D - D.mean(), dim=0)
     lin = oklab_to_linear(raw)
-    return dict(family=fam, bcp=bcp, sep=sep, circ=circ, gamut=((lin - 1).relu() + (-lin).relu()).sum(-1).mean())
+    return dict(family=fam, bcp=bcp, sep=sep, circ=circ, gamut=((lin - 1).relu() + (-lin).relu()).sum(-1).mean(),
+                target=order_free_t(P, torch.as_tensor(CLASS_TARGETS, dtype=P.dtype)).mean())
 
 # %% ../nbs/04b_human.ipynb #92474cbb
 def va_grid(n:int=7) -> np.ndarray:

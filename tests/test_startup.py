@@ -1,9 +1,10 @@
 """Start fast, stay small (issue 17): the numpy MiniLM gives sentence-transformers' embeddings, the palettes are the
 ones printed before the change, and the commands import only what they need (checked in fresh processes).
 
-`startup_hex_before.json` holds what `e2c-palette PROMPT --temperature 0` printed before the change (commit 7559c11,
-encoder through sentence-transformers) for the nine classes and every paraphrase of `e2c.emotions` (PARAPHRASES
-and DEV_PARAPHRASES)."""
+`startup_hex_before.json` holds what `e2c-palette PROMPT --temperature 0` prints with the encoder of before the change
+(sentence-transformers, no stored class-text embeddings) for the nine classes and every paraphrase of `e2c.emotions`
+(PARAPHRASES and DEV_PARAPHRASES). First recorded at commit 7559c11; `tools/record-startup-hex` re-records it when the
+shipped checkpoint changes (it did with the class-target decoder of issue 16)."""
 import contextlib, io, json, os, subprocess, sys
 from pathlib import Path
 import numpy as np
