@@ -59,7 +59,7 @@ def trial(kind, switch, seconds, fps, intake='process', priority=0):
     from e2c.bridge import Bridge
     from e2c.emotions import CLASSES
     ctx = mp.get_context('spawn')
-    q, ready = ctx.Queue(), ctx.Queue()
+    q, fq, ready = ctx.Queue(), ctx.Queue(), ctx.Queue()    # frame times and the flooder's count on their own queues
     n = round(seconds * fps)
     u = ctx.Process(target=unity, args=(q, ready, n + 1)); u.start()
     port = ready.get(timeout=30)
@@ -71,11 +71,11 @@ def trial(kind, switch, seconds, fps, intake='process', priority=0):
         t0 = time.perf_counter()
         f = None
         if kind != 'none':
-            f = ctx.Process(target=flooder, args=(br.address[1], kind, t0 + seconds + 0.5, q)); f.start()
+            f = ctx.Process(target=flooder, args=(br.address[1], kind, t0 + seconds + 0.5, fq)); f.start()
             time.sleep(0.2)
         br.emotion(CLASSES[2])          # a transition of `seconds` while the flood runs
         ts = np.array(q.get(timeout=seconds + 30))
-        sent = q.get(timeout=30) if f else 0
+        sent = fq.get(timeout=30) if f else 0
         if f: f.join()
         c = br.counters
     u.join()

@@ -100,7 +100,7 @@ class Bridge:
                  tau:float=0.0, # time constant of the smoothing of observations, seconds (see `e2c.steady.Steady`)
                  margin:float=0.0, # lead in probability a challenger needs over the target class (hysteresis)
                  dwell:float=0.0, # seconds a challenger must keep its lead before the target changes
-                 switch_interval:float|None=5e-4, # Python's thread switch interval while serving, seconds (None: leave it)
+                 switch_interval:float|None=None, # Python's thread switch interval while serving, seconds (None: 0.5 ms with the thread intake, Python's own with the process intake; 0: leave it)
                  allow:Allow|str='any', # senders accepted (`e2c.osc.Allow`): 'any', or addresses and networks
                  intake:str='process'): # where datagrams are read and parsed: 'process' (a child process) or 'thread' (the serve thread)
         self.source = AnchorSource() if source is None else source
@@ -111,6 +111,7 @@ class Bridge:
         if intake not in INTAKES: raise ValueError(f"unknown intake {intake!r}; choose from {', '.join(INTAKES)}")
         self.steady = Steady(tau, margin, dwell)
         self.allow = allow if isinstance(allow, Allow) else Allow(allow)
+        if switch_interval is None: switch_interval = 5e-4 if intake == 'thread' else 0   # what bench_flood measured best for each
         store_attr('seconds,fps,easing,priority,switch_interval')
         self.sock = _listen_socket(*listen, rcvbuf)
         self.rcvbuf = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
