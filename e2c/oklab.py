@@ -252,7 +252,7 @@ def _max_chroma(L, h, cmax, iters:int=14):
 # %% ../nbs/00_oklab.ipynb #c69bdb9d
 def _gamut_map_rows(x, jnd, iters):
     out = x.copy()
-    bad = np.flatnonzero(~_inside(_lab2lin(x.copy())))
+    bad = np.flatnonzero(~_inside(_lab2lin(x.copy()), 1e-9))   # colours mapped before sit on the boundary, give or take rounding
     if not len(bad): return out
     L = out[bad, 0]
     white, black = L >= 1, L <= 0
