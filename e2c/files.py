@@ -8,7 +8,8 @@ import os, re, secrets, hashlib, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SUMS_FILE', 'atomic_write', 'stale_temporaries', 'sha256_file', 'read_sums', 'record_sum', 'check_out_dir']
+__all__ = ['SUMS_FILE', 'atomic_write', 'stale_temporaries', 'sha256_file', 'read_sums', 'record_sum', 'check_out_dir',
+           'check_out_file']
 
 # %% ../nbs/00c_files.ipynb #98265ef6
 def _new_temporary(path:Path) -> tuple[int, Path]:
@@ -71,11 +72,25 @@ def record_sum(folder:str|Path, name:str, sha:str):
     atomic_write(Path(folder)/SUMS_FILE, ''.join(f'{h}  {n}\n' for n, h in sorted(sums.items())).encode())
 
 # %% ../nbs/00c_files.ipynb #062d9dca
+def _check_place(path:Path, option:str, shown):
+    "Refuse a place to write under a file or in a folder that cannot be written; `shown` is the path as the user gave it."
+    a = path
+    while not a.exists() and a != a.parent: a = a.parent      # the nearest part that exists; the rest is made
+    if not a.is_dir(): raise ValueError(f"{option} {shown} lies under {a}, which is a file; give a path in a folder")
+    if not os.access(a, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {shown}: the folder {a} cannot be written (read-only, or not yours); give a writable folder")
+
 def check_out_dir(path:str|Path, # the folder asked for (created later if missing)
                   option:str='--out'): # the option that named it, for the message
     "Refuse an output folder that cannot be one: a file, a path under a file, or an unwritable folder (ValueError)."
-    p = a = Path(path)
+    p = Path(path)
     if p.exists() and not p.is_dir(): raise ValueError(f"{option} {path} is a file, not a folder; give a folder (it is made if missing)")
-    while not a.exists() and a != a.parent: a = a.parent      # the nearest part that exists; the rest is made
-    if not a.is_dir(): raise ValueError(f"{option} {path} lies under {a}, which is a file; give a path in a folder")
-    if not os.access(a, os.W_OK | os.X_OK): raise ValueError(f"{option} {path}: the folder {a} cannot be written; give a writable folder")
+    _check_place(p, option, path)
+
+def check_out_file(path:str|Path, # the file asked for (its folders created later if missing)
+                   option:str='--out', # the option that named it, for the message
+                   example:str='e2c-model.safetensors'): # a file name to suggest when `path` is a folder
+    "Refuse an output file that cannot be one: a folder, a path under a file, or in an unwritable folder (ValueError)."
+    p = Path(path)
+    if p.is_dir(): raise ValueError(f"{option} {path} is a folder; give a file name, e.g. {p / example}")
+    _check_place(p.parent, option, path)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05b_recipes.ipynb #611ccd39
 from __future__ import annotations
-import os, sys, math, json, errno, dataclasses
+import sys, math, json, errno, dataclasses
 from pathlib import Path
 from fastcore.script import call_parse
 from .checkpoint import CheckpointError, read_checkpoint, read_model, text2palette, save_checkpoint
@@ -13,6 +13,7 @@ from .affect import affect_from_tensors, train_affect
 from .emotions import CLASSES, EMOTIONS
 from .encoders import ENCODERS
 from .device import resolve_device, using_device, report_device
+from .files import check_out_file
 
 # %% auto #0
 __all__ = ['TEXT_EMB', 'class_texts', 'stored_embeddings', 'load_model', 'add_text_embeddings', 'train_model', 'e2c_train']
@@ -71,8 +72,8 @@ def _check_settings(recipe:str, epochs, patience, val_frac, encoder='minilm'):
 
 def _check_out(out, recipe:str, resume:bool, force:bool):
     "Refuse an `out` that is a folder, or that holds a model this run would replace, unless `force` (or `resume` continues its run)."
+    check_out_file(out)
     out = Path(out)
-    if out.is_dir(): raise ValueError(f"--out {out} is a folder; give a file name, e.g. {out / 'e2c-model.safetensors'}")
     if force or not out.exists(): return
     state = _state_path(out.with_suffix('.content.safetensors') if recipe == 'affect' else out)
     if resume and state.exists(): return
@@ -110,21 +111,11 @@ def _train(encoder, sources, recipe, epochs, out, seed, resume, val_frac, patien
     return res
 
 # %% ../nbs/05b_recipes.ipynb #16293a53
-def _check_out_path(out:str):
-    "Refuse an `--out` that cannot take a checkpoint: a folder, a path under a file, a folder that cannot be written."
-    p = Path(out)
-    if p.is_dir(): raise ValueError(f"--out {out} is a folder; give a file name, e.g. {p / 'e2c-model.safetensors'}")
-    a = p.parent
-    while not a.exists() and a != a.parent: a = a.parent      # the nearest folder that exists; the rest is created
-    if not a.is_dir(): raise ValueError(f"--out {out} lies under {a}, which is a file, not a folder; give a path in a folder")
-    if not os.access(a, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out}: the folder {a} cannot be written (read-only, or not yours); give --out in a writable folder")
-
 def _check_train_args(sources:list, seed:int, out:str):
     "Refuse the first option of `e2c-train` that cannot work, naming it."
     if not sources: raise ValueError("--sources names no data source; give comma-separated names, e.g. --sources e2c_val,tagged (see e2c.data.LOADERS)")
     if isinstance(seed, bool) or not 0 <= seed < 2**63: raise ValueError(f"--seed must be an integer in 0..2^63-1, got {seed}")
-    _check_out_path(out)
+    check_out_file(out)
 
 def _write_error(e:OSError, out:str) -> str:
     "One line for a file-system failure while training to `out`."

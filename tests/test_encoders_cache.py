@@ -162,22 +162,13 @@ from e2c.cache import EmbeddingCacheWarning
 def hash_encoder():
     ns = {}; exec(HASH_ENCODER, ns); return ns['HashEncoder']()
 
-@contextlib.contextmanager
-def mounted_tmpfs(path, opts):
-    "A real tmpfs at `path` (root only; skipped where mounting is not allowed)."
-    path.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(['mount', '-t', 'tmpfs', '-o', opts, 'tmpfs', str(path)], capture_output=True, text=True)
-    if r.returncode: pytest.skip(f'cannot mount a tmpfs here: {r.stderr.strip()}')
-    try: yield path
-    finally: subprocess.run(['umount', '-l', str(path)], check=False)
-
 def encode_warned(enc, texts, cache):
     with warnings.catch_warnings(record=True) as ws:
         warnings.simplefilter('always')
         e = encode_cached(enc, texts, cache)
     return e, [str(w.message) for w in ws if issubclass(w.category, EmbeddingCacheWarning)]
 
-def test_a_full_disk_warns_and_returns_the_embeddings(tmp_path):
+def test_a_full_disk_warns_and_returns_the_embeddings(mounted_tmpfs, tmp_path):
     "A 64 KiB tmpfs: 3,000 texts need about 190 KiB, so the write fails with ENOSPC; the embeddings come back all the same."
     texts = [f'text {i}' for i in range(3000)]
     with mounted_tmpfs(tmp_path / 'full', 'size=64k') as mnt:
@@ -187,7 +178,7 @@ def test_a_full_disk_warns_and_returns_the_embeddings(tmp_path):
         assert [p.name for p in (mnt / 'e2c').iterdir()] == []          # no temporary file left behind
     np.testing.assert_allclose(e, np.stack([hash_vec(t) for t in texts]), rtol=1e-6)
 
-def test_a_read_only_cache_is_read_and_not_written(tmp_path):
+def test_a_read_only_cache_is_read_and_not_written(mounted_tmpfs, tmp_path):
     "A cache written, then mounted read-only: its rows are served, the new ones computed, one warning."
     enc = hash_encoder()
     with mounted_tmpfs(tmp_path / 'ro', 'size=1m') as mnt:

@@ -14,15 +14,6 @@ from e2c.checkpoint import read_model
 def one_line(err:str, says:str):
     assert err.count('\n') == 1 and 'Traceback' not in err and says in err, err
 
-@contextlib.contextmanager
-def mounted_tmpfs(path:Path, opts:str):
-    "A real tmpfs at `path` (root only; the test is skipped where mounting is not allowed)."
-    path.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(['mount', '-t', 'tmpfs', '-o', opts, 'tmpfs', str(path)], capture_output=True, text=True)
-    if r.returncode: pytest.skip(f'cannot mount a tmpfs here: {r.stderr.strip()}')
-    try: yield path
-    finally: subprocess.run(['umount', '-l', str(path)], check=False)
-
 # --- e2c-palette: requests without bound and text the tokenizer cannot take, through the console entry point ---
 
 @pytest.mark.parametrize('argv, says', [
@@ -48,7 +39,7 @@ def train(capsys, **kw):
     rc = e2c_train.__wrapped__(**{'epochs': 1, 'quiet': True, **kw})
     return rc, capsys.readouterr().err
 
-def test_train_refuses_an_out_in_a_read_only_folder(tmp_path, capsys):
+def test_train_refuses_an_out_in_a_read_only_folder(mounted_tmpfs, tmp_path, capsys):
     "Refused before any data is loaded (a read-only mount for root, who may write any folder; a 0555 folder otherwise)."
     if os.geteuid() == 0: ctx = mounted_tmpfs(tmp_path / 'ro', 'ro,size=64k')
     else: (tmp_path / 'ro').mkdir(); (tmp_path / 'ro').chmod(0o555); ctx = contextlib.nullcontext(tmp_path / 'ro')
@@ -67,7 +58,7 @@ def test_train_with_clip_offline_is_one_line(tmp_path, capsys, monkeypatch):
     assert 'HF_HUB_OFFLINE is set' in err and 'Use --encoder minilm' in err
     assert list(tmp_path.iterdir()) == []
 
-def test_train_on_a_full_disk_is_one_line_and_keeps_the_checkpoint(tmp_path, capsys, monkeypatch):
+def test_train_on_a_full_disk_is_one_line_and_keeps_the_checkpoint(mounted_tmpfs, tmp_path, capsys, monkeypatch):
     """A real tmpfs just large enough for the checkpoint, not for the training state after it: the run stops with one line,
     and the checkpoint already written loads. The training itself is the real `fit`, on small synthetic tensors."""
     import torch, e2c.recipes
