@@ -4,11 +4,11 @@
 
 # %% ../nbs/00h_entry.ipynb #9f7240dd
 from __future__ import annotations
-import __future__, ast, importlib, importlib.util, sys
+import __future__, ast, importlib, importlib.util, inspect, sys, textwrap
 
 # %% auto #0
-__all__ = ['COMMANDS', 'light_function', 'print_help', 'run', 'e2c_fetch_data', 'e2c_train', 'e2c_eval', 'e2c_bridge',
-           'e2c_replay']
+__all__ = ['COMMANDS', 'cli_delegates', 'light_function', 'print_help', 'run', 'e2c_fetch_data', 'e2c_train', 'e2c_eval',
+           'e2c_bridge', 'e2c_replay']
 
 # %% ../nbs/00h_entry.ipynb #4d965593
 COMMANDS = {'e2c-fetch-data': 'e2c.fetch:e2c_fetch_data', 'e2c-train': 'e2c.recipes:e2c_train',
@@ -35,17 +35,51 @@ def _constants(mod:str, seen:set|None=None) -> dict:
             except Exception: pass       # it needs what the module imports: not a plain constant
     return ns
 
+def cli_delegates(to, # the function (or class) whose parameters the command takes over
+                  **kwargs): # fastcore's `delegates` options (`but`, `keep`)
+    "fastcore's `delegates` for a `@call_parse` command: the parameters it takes over, with their docments, become options."
+    from fastcore.meta import delegates
+    def _wrap(f):
+        own, to_f = set(inspect.signature(f).parameters), to.__init__ if isinstance(to, type) else to
+        f = delegates(to, **kwargs)(f)
+        def ev(p):   # the signature delegates makes keeps the annotations as text; the parser needs the types
+            if not isinstance(p.annotation, str): return p
+            try: return p.replace(annotation=eval(p.annotation, (f if p.name in own else to_f).__globals__))
+            except Exception: return p
+        f.__signature__ = f.__signature__.replace(parameters=[ev(p) for p in f.__signature__.parameters.values()])
+        return f
+    return _wrap
+
+def _find(mod:str, name:str) -> tuple[str, ast.FunctionDef|None]:
+    "Where `name` is defined, from the sources alone: (module, its function, or its class's `__init__`), following imports from sibling modules."
+    for n in ast.parse(_source(mod)[1]).body:
+        if isinstance(n, ast.FunctionDef) and n.name == name: return mod, n
+        if isinstance(n, ast.ClassDef) and n.name == name:
+            return mod, next((m for m in n.body if isinstance(m, ast.FunctionDef) and m.name == '__init__'), None)
+        if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module and (a := [a for a in n.names if (a.asname or a.name) == name]):
+            return _find(f"{mod.rsplit('.', 1)[0]}.{n.module}", a[0].name)
+    return mod, None
+
+def _delegation(node:ast.FunctionDef) -> tuple[str, dict]|None:
+    "The name a `@cli_delegates(name, ...)` decorator of `node` passes its parameters on to, and the decorator's options."
+    for d in node.decorator_list:
+        if isinstance(d, ast.Call) and getattr(d.func, 'id', '') == 'cli_delegates' and d.args and isinstance(d.args[0], ast.Name):
+            return d.args[0].id, {k.arg: ast.literal_eval(k.value) for k in d.keywords}
+
 def light_function(target:str): # 'module:function'
     "The function `target` defined from its module's source alone (nothing of the module runs); None if its signature needs the module."
     mod, name = target.split(':')
-    path, src = _source(mod)
-    node = next((n for n in ast.parse(src).body if isinstance(n, ast.FunctionDef) and n.name == name), None)
+    mod, node = _find(mod, name)
     if node is None: return None
-    code = '\n' * (node.lineno - 1) + ''.join(src.splitlines(True)[node.lineno - 1:node.end_lineno])   # without its decorators
+    path, src = _source(mod)
+    code = '\n' * (node.lineno - 1) + textwrap.dedent(''.join(src.splitlines(True)[node.lineno - 1:node.end_lineno]))   # without its decorators
     ns = {'__name__': mod, **_constants(mod)}
     try: exec(compile(code, path, 'exec', __future__.annotations.compiler_flag, dont_inherit=True), ns)
     except Exception: return None     # e.g. a default value made by a function of the module
-    return ns[name]
+    f, d = ns[node.name], _delegation(node)
+    if d is None: return f
+    to = light_function(f'{mod}:{d[0]}')
+    return None if to is None else cli_delegates(to, **d[1])(f)
 
 # %% ../nbs/00h_entry.ipynb #df9c03e4
 def print_help(target:str, prog:str|None=None) -> bool:

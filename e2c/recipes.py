@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys, math, json, errno, dataclasses
 from pathlib import Path
 from fastcore.script import call_parse
+from .entry import cli_delegates
 from .checkpoint import CheckpointError, read_checkpoint, read_model, text2palette, save_checkpoint
 from .train import RECIPES, fit, prepare, baselines, model_distances, output_lock, _state_path
 from .affect import affect_from_tensors, train_affect
@@ -61,7 +62,7 @@ def add_text_embeddings(path, # a model checkpoint
     save_checkpoint(out or path, tensors, keep | {'texts': texts})
 
 # %% ../nbs/05b_recipes.ipynb #9b7b76f3
-def _check_settings(recipe:str, epochs, patience, val_frac, encoder='minilm'):
+def _check_settings(recipe:str, epochs, patience, val_frac, encoder='minilm', seed:int=0):
     "A one-line `ValueError` for the first impossible setting, before any data is read."
     if isinstance(encoder, str) and encoder not in ENCODERS: raise ValueError(f"unknown encoder {encoder!r}; choose one of: {', '.join(ENCODERS)}")
     if recipe != 'affect' and recipe not in RECIPES: raise ValueError(f"unknown recipe {recipe!r}; choose from affect, {', '.join(RECIPES)}")
@@ -69,6 +70,7 @@ def _check_settings(recipe:str, epochs, patience, val_frac, encoder='minilm'):
     if patience is not None and (type(patience) is not int or patience < 1): raise ValueError(f"--patience must be a positive integer, got {patience}")
     if not (isinstance(val_frac, (int, float)) and 0 < val_frac < 1):
         raise ValueError(f"--val-frac must be between 0 and 1, both excluded (a share of the palettes held out for validation, e.g. 0.1), got {val_frac}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63: raise ValueError(f"--seed must be an integer in 0..2^63-1, got {seed}")
 
 def _check_out(out, recipe:str, resume:bool, force:bool):
     "Refuse an `out` that is a folder, or that holds a model this run would replace, unless `force` (or `resume` continues its run)."
@@ -83,12 +85,21 @@ def _check_out(out, recipe:str, resume:bool, force:bool):
                      f"{', --resume to continue its training' if state.exists() else ''}, or choose another --out")
 
 # %% ../nbs/05b_recipes.ipynb #f5c36351
-def train_model(encoder:str='minilm', sources=None, recipe:str='affect', epochs:int|None=None, out=None,
-                seed:int=0, resume:bool=False, val_frac:float=0.1, patience:int|None=None, progress:bool=True, verbose:bool=True,
-                force:bool=False, # replace a model already at `out`
+def train_model(encoder:str='minilm', # text encoder: minilm (offline, default) or clip (ViT-B-32 OpenAI weights)
+                sources=None, # data sources, names of `e2c.data.LOADERS` (None: the recipe's default)
+                recipe:str='affect', # affect (emotion-aware, the shipped model), e2c (improved loss) or reference (the reference design's loss)
+                epochs:int|None=None, # maximum epochs (default: the recipe's, 200)
+                out=None, # checkpoint to write, the training state next to it (None: nothing written)
+                seed:int=0, # seed of the split, the initialisation and the batches
+                resume:bool=False, # continue an interrupted run from the state next to --out
+                val_frac:float=0.1, # fraction of palettes held out for validation
+                patience:int|None=None, # early stopping patience in epochs (default: the recipe's)
+                progress:bool=True, # progress bars
+                verbose:bool=True, # tables of the data and the results
+                force:bool=False, # replace a model already at --out (without it, an existing --out is refused)
                 device:str|None=None): # auto, cpu, cuda, cuda:N or mps (`e2c.device`); None: the current setting
     "Prepare the data, train with a recipe and write the checkpoint (locked while it runs); returns (model, history, report)."
-    _check_settings(recipe, epochs, patience, val_frac, encoder)
+    _check_settings(recipe, epochs, patience, val_frac, encoder, seed)
     if out is None: return _train(encoder, sources, recipe, epochs, out, seed, resume, val_frac, patience, progress, verbose, device)
     with output_lock(out):
         _check_out(out, recipe, resume, force)
@@ -111,10 +122,9 @@ def _train(encoder, sources, recipe, epochs, out, seed, resume, val_frac, patien
     return res
 
 # %% ../nbs/05b_recipes.ipynb #16293a53
-def _check_train_args(sources:list, seed:int, out:str):
+def _check_train_args(sources:list, out:str):
     "Refuse the first option of `e2c-train` that cannot work, naming it."
     if not sources: raise ValueError("--sources names no data source; give comma-separated names, e.g. --sources e2c_val,tagged (see e2c.data.LOADERS)")
-    if isinstance(seed, bool) or not 0 <= seed < 2**63: raise ValueError(f"--seed must be an integer in 0..2^63-1, got {seed}")
     check_out_file(out)
 
 def _write_error(e:OSError, out:str) -> str:
@@ -126,34 +136,27 @@ def _write_error(e:OSError, out:str) -> str:
 
 # %% ../nbs/05b_recipes.ipynb #1ccc3865
 @call_parse
+@cli_delegates(train_model, but=['sources', 'out', 'progress', 'verbose', 'device'])
 def e2c_train(
-    encoder:str='minilm', # text encoder: minilm (offline, default) or clip (ViT-B-32 OpenAI weights)
     sources:str='e2c_val,tagged,pat_train,pat_val', # comma-separated data sources (see e2c.data.LOADERS)
-    recipe:str='affect', # affect (emotion-aware, the shipped model), e2c (improved loss) or reference (the reference design's loss)
-    epochs:int=None, # maximum epochs (default: the recipe's, 200)
     out:str='e2c-model.safetensors', # checkpoint to write (the training state goes next to it)
-    seed:int=0, # seed of the split, the initialisation and the batches
-    resume:bool=False, # continue an interrupted run from the state next to --out
-    val_frac:float=0.1, # fraction of palettes held out for validation
-    patience:int=None, # early stopping patience in epochs (default: the recipe's)
     quiet:bool=False, # no progress bars or tables
     data:str=None, # data directory (default: $E2C_DATA, else the project's data/)
-    force:bool=False, # replace a model already at --out (without it, an existing --out is refused)
     device:str='auto', # where to encode and train: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps
+    **kwargs, # train_model's settings: encoder, recipe, epochs, seed, resume, val_frac, patience, force
 ):
     "Train a text-to-palette model on the palette data sets and write a checkpoint."
     from e2c.data import using_data     # here, not at the top: pandas and scipy are for training only
     from e2c.encoders import ClipWeightsUnavailable
     names = [s.strip() for s in sources.split(',') if s.strip()]
     try:
-        _check_train_args(names, seed, out)
+        _check_train_args(names, out)
         with using_device(device) as dev, using_data(data):
-            model, hist, report = train_model(encoder, names, recipe, epochs, out,
-                                              seed, resume, val_frac, patience, progress=not quiet, verbose=not quiet, force=force)
+            model, hist, report = train_model(sources=names, out=out, progress=not quiet, verbose=not quiet, **kwargs)
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         print(f'e2c-train: error: {e}', file=sys.stderr); return 2
     except ClipWeightsUnavailable as e:   # its advice spans lines: its first line, and what to do
-        print(f'e2c-train: error: --encoder {encoder}: {str(e).splitlines()[0]} Use --encoder minilm (offline), or install the '
+        print(f"e2c-train: error: --encoder {kwargs.get('encoder')}: {str(e).splitlines()[0]} Use --encoder minilm (offline), or install the "
               f'weights as help(e2c.encoders.clip_weights) says', file=sys.stderr); return 2
     except OSError as e: print(f'e2c-train: error: {_write_error(e, out)}', file=sys.stderr); return 2
     report_device('e2c-train', dev)

@@ -77,3 +77,17 @@ def test_concepts_defined_once():
                 if re.search(pat, line)] for k, pat in ONCE.items()}
     assert all(v and len({h.split(':')[0] for h in v}) == 1 for k, v in hits.items() if k != 'dropout lookup'), hits
     assert hits['dropout lookup'] == [], hits
+
+
+def code_cell_lines() -> list[int]:
+    "Lines of every code cell of the chapters (directives included)."
+    import json
+    nbs = sorted((PKG.parent / 'nbs').glob('[0-9]*.ipynb'))
+    return [len(''.join(c['source']).strip().splitlines()) for nb in nbs for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code']
+
+
+def test_cells_are_small():
+    "A median of at most 6 lines per code cell (fastcore's 01_basics has 4): one behaviour per cell."
+    import statistics
+    n = code_cell_lines()
+    assert len(n) > 500 and statistics.median(n) <= 6, (len(n), statistics.median(n))
