@@ -16,6 +16,7 @@ __all__ = ['CVD', 'cvd_matrix', 'wcag_contrast', 'accessibility_html']
 # %% ../nbs/00f_access.ipynb #69d731b5
 CVD = {'protan': 'Protanomaly', 'deutan': 'Deuteranomaly', 'tritan': 'Tritanomaly'}
 
+# %% ../nbs/00f_access.ipynb #6c1f5b8a
 def cvd_matrix(kind:str, # protan, deutan or tritan
                severity:float=1. # 0 (normal vision) … 1 (dichromacy)
               ) -> np.ndarray:
@@ -47,11 +48,13 @@ def wcag_contrast(y1, y2):
     hi, lo = np.maximum(y1, y2), np.minimum(y1, y2)
     return (hi + 0.05) / (lo + 0.05)
 
+# %% ../nbs/00f_access.ipynb #a48b6126
 @patch(as_prop=True)
 def luminance(self:Palette) -> np.ndarray:
     "WCAG relative luminance of each colour."
     return srgb_to_linear(self.srgb) @ np.array([0.2126, 0.7152, 0.0722])
 
+# %% ../nbs/00f_access.ipynb #93818528
 @patch(as_prop=True)
 def text_contrast(self:Palette) -> dict:
     "Contrast of black and of white text on each colour."
@@ -65,6 +68,7 @@ def _row(pal:Palette, name:str, note:str) -> str:
             f'<span style="width:70px;font:12px sans-serif">{name}</span><div style="display:flex;width:300px">{sw}</div>'
             f'<span style="font:12px sans-serif;color:#444">{note}</span></div>')
 
+# %% ../nbs/00f_access.ipynb #fcd1aa5d
 def accessibility_html(pal:Palette) -> str:
     "The palette under protan, deutan and tritan simulation with min ΔEOK, and the WCAG contrast of text on each colour."
     rows = [_row(pal, 'normal', f'min ΔEOK {pal.min_delta:.3f}')]

@@ -24,6 +24,7 @@ def text_key(text:str) -> bytes:
     "The cache key of `text`: the SHA-256 of its UTF-8 bytes (32 bytes)."
     return hashlib.sha256(text.encode('utf-8', 'surrogatepass')).digest()
 
+# %% ../nbs/02a_cache.ipynb #43b190dc
 def _payload_sha256(keys:np.ndarray, emb:np.ndarray) -> str:
     h = hashlib.sha256(np.ascontiguousarray(keys).data)
     h.update(np.ascontiguousarray(emb).data)
@@ -112,9 +113,11 @@ def cache_dir() -> Path:
     "The cache folder: `$E2C_CACHE`, else `$XDG_CACHE_HOME/e2c` (usually ~/.cache/e2c)."
     return Path(os.environ.get('E2C_CACHE') or xdg_cache_home()/'e2c').expanduser()
 
+# %% ../nbs/02a_cache.ipynb #e16766f3
 class EmbeddingCacheWarning(UserWarning):
     "A cache file could not be trusted and is being rebuilt, or could not be written."
 
+# %% ../nbs/02a_cache.ipynb #f394e0a2
 class EmbeddingCache:
     "Text embeddings on disk, one verified safetensors file per encoder id, keyed by the SHA-256 of each text."
     def __init__(self,
@@ -181,6 +184,7 @@ def put(self:EmbeddingCache, enc_id:str, keys:list[bytes], emb:np.ndarray):
 # %% ../nbs/02a_cache.ipynb #6149c52a
 _caches = {}
 
+# %% ../nbs/02a_cache.ipynb #a5504b08
 def default_cache() -> EmbeddingCache:
     "The process's shared cache for the folder `cache_dir()` names."
     c = EmbeddingCache()
@@ -196,6 +200,7 @@ def _store(cache:EmbeddingCache, enc_id:str, keys:list[bytes], emb:np.ndarray):
                       f"without it: these embeddings will be computed again next time (free some space, or point "
                       f"E2C_CACHE at a writable folder)", EmbeddingCacheWarning, stacklevel=3)
 
+# %% ../nbs/02a_cache.ipynb #57230fe4
 def encode_cached(encoder:TextEncoder, # the encoder to run on texts not yet cached
                   texts, # a str, or a list/tuple/1-d array/Series of str
                   cache:EmbeddingCache|None=None, # default: `default_cache()`

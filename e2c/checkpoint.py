@@ -21,9 +21,11 @@ FORMAT = 'e2c-checkpoint-2'
 LEGACY_FORMAT = 'e2c-checkpoint-1'   # checksum over the tensors only; read by tools/reexport-checkpoints alone
 MAX_BYTES = 1 << 30                  # no e2c checkpoint comes near: the shipped model is 6 MB, a CLIP training state ~20 MB
 
+# %% ../nbs/04a_checkpoint.ipynb #164300e6
 class CheckpointError(ValueError):
     "A checkpoint file that cannot be used: corrupt, truncated, not e2c's, or made for another encoder."
 
+# %% ../nbs/04a_checkpoint.ipynb #1e326fb4
 def _digest(tensors:dict, meta:dict|None=None) -> str:
     "sha256 of `meta` (less its own `sha256` entry) and each tensor's name, dtype, shape and bytes; `meta=None`: the legacy tensors-only sum."
     h = hashlib.sha256()
@@ -46,6 +48,7 @@ def save_checkpoint(path, tensors:dict, meta:dict, sync:bool=True):
 _KINDS = [(stat.S_ISDIR, 'a folder'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISCHR, 'a character device'),
           (stat.S_ISBLK, 'a block device'), (stat.S_ISSOCK, 'a socket')]
 
+# %% ../nbs/04a_checkpoint.ipynb #a4cf56d2
 def _read_file(path:Path, max_bytes:int=MAX_BYTES) -> bytes:
     "The bytes of `path` if it is a regular file of at most `max_bytes`; a FIFO or a device is refused without blocking or reading."
     try: fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -101,6 +104,8 @@ def save_model(path, model:Text2Palette, encoder_id:str, **extra):
 # %% ../nbs/04a_checkpoint.ipynb #8b04f9e2
 def _int(lo:int, hi:int): return (f'an integer from {lo} to {hi}', lambda v: type(v) is int and lo <= v <= hi)
 def _real(lo:float, hi:float): return (f'a number from {lo:g} to {hi:g}', lambda v: type(v) in (int, float) and lo <= v <= hi)
+
+# %% ../nbs/04a_checkpoint.ipynb #0f8f4675
 _str = ('a non-empty string', lambda v: isinstance(v, str) and v != '')
 
 MODEL_SCHEMA = {'encoder_id': _str, 'encoder_dim': _int(1, 8192),
@@ -127,6 +132,7 @@ def model_shapes(cfg:dict) -> dict:
     with torch.device('meta'): m = Text2Palette(**{k: v for k, v in cfg.items() if k != 'cond_dim'})
     return {k: tuple(v.shape) for k, v in m.state_dict().items()}
 
+# %% ../nbs/04a_checkpoint.ipynb #ce549bb9
 def check_tensors(tensors:dict, # a checkpoint's tensors
                   shapes:dict, # name → the shape its metadata implies
                   src) -> dict: # the file, for the message

@@ -27,6 +27,7 @@ __all__ = ['OKLAB_COLS', 'MAX_WEIGHT', 'HEX_COLS', 'LOADERS', 'DEFAULT_SOURCES',
 # %% ../nbs/01_data.ipynb #dbffe7e9
 _chosen = None   # set by `using_data` (the commands' --data)
 
+# %% ../nbs/01_data.ipynb #90995c87
 def _data_dir_why() -> tuple[Path, str]:
     "The data directory and a phrase saying why it was chosen."
     if _chosen is not None: return _chosen, 'given by --data'
@@ -36,10 +37,12 @@ def _data_dir_why() -> tuple[Path, str]:
     base = Path(os.environ.get('XDG_DATA_HOME') or Path.home()/'.local'/'share')
     return base/'e2c', f"a per-user folder: E2C_DATA is not set and the installed package has no project data/ folder ({root})"
 
+# %% ../nbs/01_data.ipynb #22778e0d
 def data_dir() -> Path:
     "The data directory: `--data` (`using_data`), else `$E2C_DATA`, else the project's `data/` (a per-user folder for an installed package)."
     return _data_dir_why()[0]
 
+# %% ../nbs/01_data.ipynb #e688a2cc
 @contextmanager
 def using_data(path:str|Path|None):
     "Use `path` as the data directory inside the block (None: leave the setting alone); what every command's `--data` does."
@@ -55,6 +58,7 @@ class DataChecksumError(ValueError):
 
 _hashes = {}   # (path, mtime, size) → sha256: each file hashed once per process
 
+# %% ../nbs/01_data.ipynb #26348839
 def _sha256_once(p:Path) -> str:
     st = p.stat()
     key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
@@ -119,15 +123,18 @@ _re_hex6 = r'#?[0-9a-fA-F]{6}'
 
 def _hex_reason(x): return 'empty cell (NaN)' if pd.isna(x) else f'not a hex colour: {x!r} (expected #rrggbb)'
 
+# %% ../nbs/01_data.ipynb #1842f571
 def _hexes(ck:_Checker, cols:list) -> np.ndarray:
     "The hex columns `cols` as an (N, len(cols)) array of strings, flagging malformed codes."
     for c in cols: ck.flag(~ck.df[c].fillna('').str.strip().str.fullmatch(_re_hex6).to_numpy(bool), c, _hex_reason)
     return ck.df[cols].fillna('#000000').apply(lambda s: s.str.strip().str.lower()).to_numpy(dtype=object)
 
+# %% ../nbs/01_data.ipynb #0eaad2ac
 def _hex_oklab(hx:np.ndarray) -> np.ndarray:
     "Hex codes (N, …) to Oklab (N, …, 3); also for N = 0, which e2c.oklab refuses."
     return hex_to_oklab(hx) if hx.size else np.zeros(hx.shape + (3,))
 
+# %% ../nbs/01_data.ipynb #28796599
 def _split_tags(s:str) -> list:
     "Tags of one cell: split on commas, semicolons or bars, stripped of spaces, quotes and brackets."
     return [t for t in (p.strip(" \t'\"[]") for p in re.split(r'[,;|]', s)) if t]
@@ -174,6 +181,7 @@ def _tokens(s) -> tuple[str|None, str|None, bool]:
 # %% ../nbs/01_data.ipynb #08bb5282
 _re_rgb5 = r'\[' + r',\s*'.join([r'\(\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*\)'] * 5) + r'\]'
 
+# %% ../nbs/01_data.ipynb #7a7d380c
 def _rgb5(s) -> tuple[np.ndarray|None, str|None]:
     "Parse a palette cell of five (r, g, b) tuples in 0–255: (array (5, 3), error)."
     if pd.isna(s) or not str(s).strip(): return None, 'empty cell (NaN)'
@@ -191,6 +199,7 @@ def _token_texts(ck:_Checker, col:str) -> np.ndarray:
     if (ne := sum(t[2] for t in toks)): ck.notes.append(f"dropped empty tokens in {ne:,} row{'s' * (ne != 1)}")
     return np.array([t or '' for t, _, _ in toks], dtype=object)
 
+# %% ../nbs/01_data.ipynb #39532cbe
 def _rgb_palettes(ck:_Checker, col:str) -> np.ndarray:
     "The palettes of `col` as sRGB 0–255, (N, 5, 3), flagging bad cells."
     rgb = ck.df[col].str.strip().str.extract(_re_rgb5).to_numpy(dtype=float).reshape(-1, 5, 3)
@@ -246,6 +255,7 @@ def palette_codes(pal, # Oklab palettes (N, 5, 3)
     c = rgb255_codes(np.rint(np.clip(oklab_to_srgb(pal), 0, 1) * 255))
     return c if ordered else np.sort(c, -1)
 
+# %% ../nbs/01_data.ipynb #1b7cab78
 def palette_keys(pal, # Oklab palettes (N, 5, 3)
                  ordered:bool=True, # False sorts the colours first
                 ) -> np.ndarray:
@@ -255,11 +265,13 @@ def palette_keys(pal, # Oklab palettes (N, 5, 3)
 # %% ../nbs/01_data.ipynb #4378556c
 _MIX = np.array([0xbf58476d1ce4e5b9, 0x94d049bb133111eb, 0x9e3779b97f4a7c15], dtype=np.uint64)
 
+# %% ../nbs/01_data.ipynb #75eb7db8
 def _mix(z:np.ndarray) -> np.ndarray:
     "splitmix64's finaliser, elementwise on uint64: every input bit moves every output bit."
     z = (z ^ (z >> np.uint64(30))) * _MIX[0]; z = (z ^ (z >> np.uint64(27))) * _MIX[1]
     return z ^ (z >> np.uint64(31))
 
+# %% ../nbs/01_data.ipynb #d8e47241
 def _first_equal(x:np.ndarray) -> np.ndarray:
     "For each row of `x` (N, k), 8-byte items, the index of the first row equal to it bit for bit: a 64-bit row hash sorted, checked."
     x = np.ascontiguousarray(x); n = len(x)
@@ -296,6 +308,7 @@ def _keys(pal:np.ndarray) -> np.ndarray:
     u, inv = np.unique(_first_equal(pal.reshape(len(pal), 15).astype(float)), return_inverse=True)
     return palette_keys(pal[u])[inv.reshape(-1)]
 
+# %% ../nbs/01_data.ipynb #fc1f3058
 def dedup(ps:PaletteSet, # palettes of one or more sources, in order of preference
           tol:float=1e-3, # also merge palettes whose 15 Oklab coordinates lie within this distance; 0: exact 8-bit codes only
           verbose:bool=True, # print rows per source before and after, and which source the dropped rows repeat
@@ -346,6 +359,7 @@ LOADERS = {'e2c_train': partial(load_e2c, 'train'), 'e2c_val': partial(load_e2c,
            'colornames': load_colornames}
 DEFAULT_SOURCES = ('e2c_val', 'tagged', 'pat_train', 'pat_val')
 
+# %% ../nbs/01_data.ipynb #3baf49d4
 def _load_table(ps:PaletteSet) -> pd.DataFrame:
     "Rows read, skipped and kept per source."
     rows = {k: (r.n_read, r.n_skipped) if (r := ps.reports.get(k)) else (v, 0) for k, v in ps.counts().items()}

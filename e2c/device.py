@@ -17,8 +17,10 @@ DEVICES = ('auto', 'cpu', 'cuda', 'cuda:N', 'mps')   # what --device accepts
 class DeviceError(ValueError):
     "A device name that is malformed, or names a device this machine does not have."
 
+# %% ../nbs/00g_device.ipynb #6ee38d14
 _NAME = re.compile(r'(auto|cpu|mps|cuda)(?::(\d+))?')
 
+# %% ../nbs/00g_device.ipynb #93e52df2
 def check_device(device:str, # a device name: auto, cpu, cuda, cuda:N or mps
                 ) -> str: # the name in lower case without spaces
     "`device` normalised, or a one-line `DeviceError` naming the choices."
@@ -44,6 +46,7 @@ def _missing(d:str) -> str|None:
 # %% ../nbs/00g_device.ipynb #ab82151a
 _setting = 'auto'
 
+# %% ../nbs/00g_device.ipynb #f2e13431
 def resolve_device(device:str|None=None, # auto, cpu, cuda, cuda:N or mps; None: the current setting
                    torch_free:bool=False, # the caller runs on the CPU without torch: `auto` is the CPU, no torch import
                   ) -> str: # a torch device string: 'cpu', 'cuda', 'cuda:N' or 'mps'
@@ -65,10 +68,12 @@ def set_device(device:str='auto', # auto, cpu, cuda, cuda:N or mps
     _setting = check_device(device)
     return res
 
+# %% ../nbs/00g_device.ipynb #7b49cdb4
 def get_device() -> str:
     "The current device setting (a name, not resolved: possibly `auto`)."
     return _setting
 
+# %% ../nbs/00g_device.ipynb #10a51830
 @contextmanager
 def using_device(device:str|None, # auto, cpu, cuda, cuda:N or mps; None: leave the setting alone
                 ):
@@ -92,6 +97,7 @@ def device_name(device:str, # a resolved device: 'cpu', 'cuda', 'cuda:N' or 'mps
         return f'cuda:{i} ({torch.cuda.get_device_name(i)})'
     return f'{device} (Apple silicon)' if device == 'mps' else device
 
+# %% ../nbs/00g_device.ipynb #0985692b
 def report_device(prog:str, # the command's name, e.g. 'e2c-palette'
                   device:str, # the resolved device that ran
                   file=None): # where to write; default: stderr

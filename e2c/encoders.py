@@ -22,6 +22,7 @@ def _short(v, n=60):
     r = repr(v)
     return r if len(r) <= n else r[:n - 3] + '...'
 
+# %% ../nbs/02_encoders.ipynb #b2550e57
 def _as_texts(texts) -> list[str]:
     "`texts` as a list of `str`: one str, or a list/tuple/1-d array/Series of str."
     if isinstance(texts, str): return [texts]
@@ -51,6 +52,7 @@ def _show_progress(n:int, batch_size:int, progress:bool|None, batches:int=4) -> 
     "Whether `n` texts in batches of `batch_size` get a progress bar."
     return -(-n // batch_size) > batches if progress is None else bool(progress)
 
+# %% ../nbs/02_encoders.ipynb #471989cc
 def _l2norm(x:np.ndarray) -> np.ndarray:
     "Rows of `x` scaled to unit length (all-zero rows stay zero)."
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
@@ -84,6 +86,7 @@ def encode(self:TextEncoder,
 _models = {}  # loaded networks and tokenizers, shared by all encoder objects of this process
 _models_lock = threading.Lock()
 
+# %% ../nbs/02_encoders.ipynb #f795e967
 def _minilm(path:str):
     "The MiniLM at `path` (`e2c.minilm`, numpy), loaded once per process."
     with _models_lock:
@@ -112,11 +115,13 @@ class MiniLMEncoder(TextEncoder):
 class ClipWeightsUnavailable(RuntimeError):
     "The CLIP weights are not on this machine and cannot be downloaded from here."
 
+# %% ../nbs/02_encoders.ipynb #833c2a14
 def _offline_env() -> bool:
     "Whether `HF_HUB_OFFLINE` asks the Hugging Face hub never to be contacted."
     from huggingface_hub import constants
     return bool(constants.HF_HUB_OFFLINE) or os.environ.get('HF_HUB_OFFLINE', '').upper() in ('1', 'ON', 'YES', 'TRUE')
 
+# %% ../nbs/02_encoders.ipynb #7dce5c0e
 def _connect(host, port, timeout, res):
     try:
         with socket.create_connection((host, port), timeout=timeout): res.append(None)
@@ -249,6 +254,7 @@ def _n_tokens(self:ClipEncoder, texts):
     if hasattr(tok, 'encode'): return [len(tok.encode(t)) + 2 for t in texts]
     return [len(x) for x in tok.tokenizer(texts, truncation=False)['input_ids']]  # Hugging Face tokenizers
 
+# %% ../nbs/02_encoders.ipynb #dc58c1e6
 @patch
 def _embed(self:ClipEncoder, texts):
     import torch
@@ -260,6 +266,7 @@ def _embed(self:ClipEncoder, texts):
 ENCODERS = {'minilm': MiniLMEncoder, 'clip': ClipEncoder}
 _encoders = {}
 
+# %% ../nbs/02_encoders.ipynb #ad781a5b
 def get_encoder(name:str='minilm', # 'minilm' (offline, 384-d, the default) or 'clip' (ViT-B-32, 512-d)
                 **kwargs, # passed to the encoder class, e.g. `pretrained=None` or `checkpoint=...` for 'clip'
                ) -> TextEncoder:

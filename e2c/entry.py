@@ -15,11 +15,13 @@ COMMANDS = {'e2c-fetch-data': 'e2c.fetch:e2c_fetch_data', 'e2c-train': 'e2c.reci
             'e2c-palette': 'e2c.generate:e2c_palette', 'e2c-eval': 'e2c.evaluate:e2c_eval',
             'e2c-bridge': 'e2c.bridge:e2c_bridge', 'e2c-replay': 'e2c.replay:e2c_replay'}
 
+# %% ../nbs/00h_entry.ipynb #d1fb994e
 def _source(mod:str) -> tuple[str, str]:
     "(path, source) of module `mod`, found without importing it (only its package)."
     path = importlib.util.find_spec(mod).origin
     return path, open(path, encoding='utf-8').read()
 
+# %% ../nbs/00h_entry.ipynb #aa906774
 def _constants(mod:str, seen:set|None=None) -> dict:
     "The module-level constants of `mod` that its source alone defines (plain assignments, also those it imports from sibling modules)."
     seen = set() if seen is None else seen
@@ -35,6 +37,7 @@ def _constants(mod:str, seen:set|None=None) -> dict:
             except Exception: pass       # it needs what the module imports: not a plain constant
     return ns
 
+# %% ../nbs/00h_entry.ipynb #db6f97a8
 def cli_delegates(to, # the function (or class) whose parameters the command takes over
                   **kwargs): # fastcore's `delegates` options (`but`, `keep`)
     "fastcore's `delegates` for a `@call_parse` command: the parameters it takes over, with their docments, become options."
@@ -50,6 +53,7 @@ def cli_delegates(to, # the function (or class) whose parameters the command tak
         return f
     return _wrap
 
+# %% ../nbs/00h_entry.ipynb #46e8eccc
 def _find(mod:str, name:str) -> tuple[str, ast.FunctionDef|None]:
     "Where `name` is defined, from the sources alone: (module, its function, or its class's `__init__`), following imports from sibling modules."
     for n in ast.parse(_source(mod)[1]).body:
@@ -60,12 +64,14 @@ def _find(mod:str, name:str) -> tuple[str, ast.FunctionDef|None]:
             return _find(f"{mod.rsplit('.', 1)[0]}.{n.module}", a[0].name)
     return mod, None
 
+# %% ../nbs/00h_entry.ipynb #127ef62c
 def _delegation(node:ast.FunctionDef) -> tuple[str, dict]|None:
     "The name a `@cli_delegates(name, ...)` decorator of `node` passes its parameters on to, and the decorator's options."
     for d in node.decorator_list:
         if isinstance(d, ast.Call) and getattr(d.func, 'id', '') == 'cli_delegates' and d.args and isinstance(d.args[0], ast.Name):
             return d.args[0].id, {k.arg: ast.literal_eval(k.value) for k in d.keywords}
 
+# %% ../nbs/00h_entry.ipynb #954571e7
 def light_function(target:str): # 'module:function'
     "The function `target` defined from its module's source alone (nothing of the module runs); None if its signature needs the module."
     mod, name = target.split(':')
@@ -98,6 +104,7 @@ def _wants_help(args:list[str]) -> bool:
         if a in ('-h', '--help'): return True
     return False
 
+# %% ../nbs/00h_entry.ipynb #47bddbc7
 def run(target:str):
     "Run the console command `target` ('module:function' of a `@call_parse` function) with `sys.argv`; its help without importing it."
     if _wants_help(sys.argv[1:]) and print_help(target): sys.exit(0)

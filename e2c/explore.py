@@ -30,6 +30,7 @@ PIPELINES = {
     'e2c pipeline':       dict(mode='e2c', anchors='data'),
 }
 
+# %% ../nbs/09_explore.ipynb #d5274579
 def pipeline_defaults(pipeline:str) -> dict:
     "Starting values of the hint-weight and anchor-scale sliders: what the pipeline's mode prescribes."
     m = MODES[PIPELINES[pipeline]['mode']]
@@ -95,6 +96,7 @@ class Explorer:
 def _slider(v, desc): return W.FloatSlider(v, min=0, max=1, step=0.01, description=desc, continuous_update=False,
                                            readout_format='.2f', style=dict(description_width='100px'))
 
+# %% ../nbs/09_explore.ipynb #3114e2ed
 @patch
 def _controls(self:Explorer, prompt, pipeline, seed):
     self.prompt = W.Text(prompt, description='prompt', continuous_update=False, layout=W.Layout(width='460px'))
@@ -131,6 +133,7 @@ def _outputs(self:Explorer):
     for k in ('swatches', 'other_swatches', 'exports', 'access', 'history_view', 'status', 'out_ab', 'out_va'):
         getattr(self, k).add_class('e2c-' + k.replace('_', '-'))
 
+# %% ../nbs/09_explore.ipynb #be4c79f1
 @patch
 def _layout(self:Explorer) -> W.VBox:
     row = lambda *ws: W.HBox(list(ws), layout=W.Layout(align_items='center', flex_flow='row wrap'))
@@ -149,6 +152,7 @@ def settings(self:Explorer) -> dict:
     return pipeline_kwargs(self.mode.value, self.temperature.value, self.seed.value if self.fixed_seed.value else None,
                            self.hint_weight.value, self.anchor_scale.value, self.affect_weight.value if self.gen.is_affect else None)
 
+# %% ../nbs/09_explore.ipynb #665ccb8a
 @patch
 def _enable(self:Explorer):
     "Grey out what the chosen pipeline ignores."
@@ -183,12 +187,14 @@ def locked(self:Explorer) -> list[int]:
     "Indices of the locked colours."
     return [i for i, b in enumerate(self.locks) if b.value]
 
+# %% ../nbs/09_explore.ipynb #5eb4391d
 @patch
 def _apply_locks(self:Explorer, pal:Palette) -> Palette:
     if not self.locked or self._pal is None: return pal
     lab = pal.oklab.copy(); lab[self.locked] = self._pal.oklab[self.locked]
     return Palette(lab, pal.label, pal.meta | dict(locked=self.locked))
 
+# %% ../nbs/09_explore.ipynb #1dcb7347
 @patch
 def _compared(self:Explorer, kw:dict) -> Palette|None:
     if not (k := self.compare.value): return None
@@ -200,6 +206,7 @@ def _compared(self:Explorer, kw:dict) -> Palette|None:
 # %% ../nbs/09_explore.ipynb #b92e8950
 _STATE = ('prompt', 'class_menu', 'mode', 'temperature', 'hint_weight', 'anchor_scale', 'affect_weight', 'seed', 'fixed_seed', 'compare')
 
+# %% ../nbs/09_explore.ipynb #43e4654d
 @patch
 def _record(self:Explorer, keep:int=50):
     "Remember the palette and the controls that made it (the last `keep` of them)."
@@ -213,6 +220,7 @@ def _mini(pal:Palette) -> str:
     return (f'<div class="e2c-mini" title="{html.escape(str(pal.label))}" style="display:flex;margin-right:6px">'
             + ''.join(f'<div style="width:9px;height:14px;background:{h}"></div>' for h in pal.hex) + '</div>')
 
+# %% ../nbs/09_explore.ipynb #a08d9bc9
 @patch
 def _draw(self:Explorer):
     self.swatches.value = swatches_html(self._pal, self.locked)
@@ -228,6 +236,7 @@ def _draw(self:Explorer):
 # %% ../nbs/09_explore.ipynb #7d06b244
 def _red(s): return f'<span style="color:#b00020">{html.escape(s)}</span>'
 
+# %% ../nbs/09_explore.ipynb #4fdd1647
 @patch
 def _show_status(self:Explorer, error:Exception|None=None):
     p, i, bits = self._pal, self._info, [_red(f'{type(error).__name__}: {error}')] if error is not None else []
@@ -247,6 +256,7 @@ def _close_sender(self:Explorer):
     s, self.sender = self.sender, None
     if s is not None: s.close()
 
+# %% ../nbs/09_explore.ipynb #4d9812cf
 @patch
 def _stream(self:Explorer):
     "Send the current palette to Unity if asked to; report, never raise."
@@ -270,6 +280,7 @@ def _set(self:Explorer, w, v):
     try: w.value = v
     finally: self._quiet = q
 
+# %% ../nbs/09_explore.ipynb #1dacd3d1
 @patch
 def _changed(self:Explorer, change=None):
     if not self._quiet: self.update(change)
@@ -280,10 +291,12 @@ def _on_prompt(self:Explorer, change):
     if self.class_menu.value and change.new != self.class_menu.value: self._set(self.class_menu, '')
     self._changed(change)
 
+# %% ../nbs/09_explore.ipynb #8bac3281
 @patch
 def _on_class(self:Explorer, change):
     if change.new and not self._quiet: self.prompt.value = change.new      # the prompt's observer regenerates
 
+# %% ../nbs/09_explore.ipynb #f8822b6a
 @patch
 def _on_mode(self:Explorer, change):
     for k, v in pipeline_defaults(change.new).items(): self._set(getattr(self, k), v)
@@ -295,11 +308,13 @@ def _on_resample(self:Explorer, button=None):
     if self.fixed_seed.value: self._set(self.seed, int(self._rng.integers(2**31 - 1)))
     self.update()
 
+# %% ../nbs/09_explore.ipynb #73bbf831
 @patch
 def _on_lock(self:Explorer, change):
     change.owner.icon = 'lock' if change.new else 'unlock'
     if self._pal is not None: self.swatches.value = swatches_html(self._pal, self.locked)
 
+# %% ../nbs/09_explore.ipynb #c9adb5ef
 @patch
 def _on_compare(self:Explorer, change=None):
     if self._quiet: return
@@ -307,6 +322,7 @@ def _on_compare(self:Explorer, change=None):
     except Exception as e: return self._show_status(e)
     self._draw()
 
+# %% ../nbs/09_explore.ipynb #d8af17b4
 @patch
 def _on_undo(self:Explorer, button=None):
     if len(self._history) < 2: return
@@ -316,11 +332,13 @@ def _on_undo(self:Explorer, button=None):
     self.undo.disabled = len(self._history) < 2
     self._enable(); self._draw(); self._stream(); self._show_status()
 
+# %% ../nbs/09_explore.ipynb #b4c342ad
 @patch
 def _on_unity(self:Explorer, change=None):
     if not self.send.value: self._close_sender()
     self._stream(); self._show_status()
 
+# %% ../nbs/09_explore.ipynb #c83d5edd
 @patch
 def _wire(self:Explorer):
     for w in (self.temperature, self.hint_weight, self.anchor_scale, self.affect_weight, self.seed, self.fixed_seed):
@@ -337,12 +355,14 @@ _FALLBACK_CSS = ('<style>'
     '.jp-OutputArea-child:has(.e2c-fallback) + .jp-OutputArea-child:not(:has(.e2c-explorer)){display:none}'
     '</style>')
 
+# %% ../nbs/09_explore.ipynb #41474285
 @patch
 def fallback_html(self:Explorer) -> str:
     "The explorer's last palette and status as static HTML, for where the live widget cannot be shown."
     sw = self._pal._repr_html_() if self._pal is not None else ''
     return f'<div class="e2c-fallback">{_FALLBACK_CSS}{sw}{self.status.value}</div>'
 
+# %% ../nbs/09_explore.ipynb #3c3bd586
 @patch
 def _ipython_display_(self:Explorer):
     from IPython.display import display
@@ -351,15 +371,18 @@ def _ipython_display_(self:Explorer):
         live = self.widget._repr_mimebundle_()
         display(live | {'text/plain': 'the live explorer (it needs the kernel that made it)'}, raw=True)
 
+# %% ../nbs/09_explore.ipynb #138e6c82
 @patch
 def __repr__(self:Explorer):
     "The prompt, the pipeline and the palette."
     return f'Explorer({self.prompt.value!r}, {self.mode.value}, {self._pal!r})'
 
+# %% ../nbs/09_explore.ipynb #2f2a5cb5
 def _tree(w):
     yield w
     for c in getattr(w, 'children', ()): yield from _tree(c)
 
+# %% ../nbs/09_explore.ipynb #573beff6
 @patch
 def close(self:Explorer):
     "Stop streaming to Unity and close the widgets."

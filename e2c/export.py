@@ -39,6 +39,7 @@ def _ase_block(name:str, rgb) -> bytes:
     body = struct.pack('>H', len(nm) // 2) + nm + b'RGB ' + struct.pack('>3f', *rgb) + struct.pack('>H', 2)
     return struct.pack('>HI', 0x0001, len(body)) + body
 
+# %% ../nbs/00e_export.ipynb #7503cbe9
 @patch
 def to_ase(self:Palette) -> bytes:
     "The palette as an Adobe Swatch Exchange file: five RGB colour entries named by their hex codes."
@@ -48,6 +49,7 @@ def to_ase(self:Palette) -> bytes:
 # %% ../nbs/00e_export.ipynb #158631bb
 FORMATS = {'json': 'to_json', 'css': 'to_css', 'gpl': 'to_gpl', 'ase': 'to_ase'}
 
+# %% ../nbs/00e_export.ipynb #2d047465
 @patch
 def export(self:Palette, fmt:str # one of `FORMATS`: json, css, gpl or ase
           ) -> str|bytes:
@@ -55,6 +57,7 @@ def export(self:Palette, fmt:str # one of `FORMATS`: json, css, gpl or ase
     if fmt not in FORMATS: raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     return getattr(self, FORMATS[fmt])()
 
+# %% ../nbs/00e_export.ipynb #7a62634c
 @patch
 def save(self:Palette, path # a file name ending in .json, .css, .gpl or .ase
         ) -> Path:

@@ -23,11 +23,13 @@ E2C_BASE_URL = f'https://raw.githubusercontent.com/zabayone/EmotionsToColor/{E2C
 E2C_FILES = ('train.csv', 'val.csv', 'test.csv')
 E2C_KNOWN = {'val.csv': ('46af4d1da185a9113233d20d154e72bec15351a3e922e9b6cee60f1c902f746c', 835528)}  # name → (sha256, bytes)
 
+# %% ../nbs/01b_fetch.ipynb #ba46ffd4
 class FetchError(RuntimeError):
     "A download that failed or did not verify; the message is one line per file and says what to do."
     def __init__(self, msg:str, errors:list|None=None, results:list|None=None):
         super().__init__(msg); self.errors, self.results = errors or [msg], results or []
 
+# %% ../nbs/01b_fetch.ipynb #6353dbe1
 class _Restart(Exception): "The partial file cannot be resumed: discard it and start over."
 
 # %% ../nbs/01b_fetch.ipynb #2d3b3cf5
@@ -72,6 +74,7 @@ def _verify(path:Path, sha:str|None, size:int|None) -> str:
     if sha and (h := sha256_file(path)) != sha: return f"sha256 {h[:12]}…, expected {sha[:12]}…"
     return ''
 
+# %% ../nbs/01b_fetch.ipynb #8df61cde
 @dataclass
 class FetchResult:
     "The outcome for one file: status ('downloaded', 'resumed' or 'skipped'), size, sha256 and how it was verified."
@@ -135,6 +138,7 @@ def _check_names(files, what:str='') -> list[str]:
                              f"no folder, no leading dot): files are only written inside the destination folder")
     return list(files)
 
+# %% ../nbs/01b_fetch.ipynb #8d907a59
 def fetch_data(dest:str|Path|None=None, # folder for the CSVs (default: data_dir()/emotionstocolor)
                base_url:str=E2C_BASE_URL, # URL of the folder holding the files
                files=E2C_FILES, # file names to fetch

@@ -20,6 +20,7 @@ def _new_temporary(path:Path) -> tuple[int, Path]:
         except FileExistsError: continue
     raise FileExistsError(f'no free temporary file name next to {path}')
 
+# %% ../nbs/00c_files.ipynb #45a81064
 def atomic_write(path:str|Path, # destination (its folder is created)
                  data:bytes, # the whole content
                  sync:bool=True, # fsync before the rename (against power loss)
@@ -52,6 +53,7 @@ def stale_temporaries(path:str|Path) -> list[Path]:
 # %% ../nbs/00c_files.ipynb #44eb37a9
 SUMS_FILE = 'SHA256SUMS'
 
+# %% ../nbs/00c_files.ipynb #fa9610e1
 def sha256_file(path:str|Path) -> str:
     "The sha256 hex digest of a file, read in 1 MiB blocks."
     h = hashlib.sha256()
@@ -66,6 +68,7 @@ def read_sums(folder:str|Path) -> dict:
     pairs = (ln.split(maxsplit=1) for ln in p.read_text().splitlines())
     return {n.strip().lstrip('*'): h for h, n in (x for x in pairs if len(x) == 2) if re.fullmatch('[0-9a-f]{64}', h)}
 
+# %% ../nbs/00c_files.ipynb #7efd79c6
 def record_sum(folder:str|Path, name:str, sha:str):
     "Add or replace `name`'s sha256 in `folder/SHA256SUMS` (written atomically)."
     sums = read_sums(folder) | {name: sha}
@@ -80,6 +83,7 @@ def _check_place(path:Path, option:str, shown):
     if not os.access(a, os.W_OK | os.X_OK):
         raise ValueError(f"{option} {shown}: the folder {a} cannot be written (read-only, or not yours); give a writable folder")
 
+# %% ../nbs/00c_files.ipynb #4496ff55
 def check_out_dir(path:str|Path, # the folder asked for (created later if missing)
                   option:str='--out'): # the option that named it, for the message
     "Refuse an output folder that cannot be one: a file, a path under a file, or an unwritable folder (ValueError)."
@@ -87,6 +91,7 @@ def check_out_dir(path:str|Path, # the folder asked for (created later if missin
     if p.exists() and not p.is_dir(): raise ValueError(f"{option} {path} is a file, not a folder; give a folder (it is made if missing)")
     _check_place(p, option, path)
 
+# %% ../nbs/00c_files.ipynb #663770b8
 def check_out_file(path:str|Path, # the file asked for (its folders created later if missing)
                    option:str='--out', # the option that named it, for the message
                    example:str='e2c-model.safetensors'): # a file name to suggest when `path` is a folder

@@ -29,12 +29,14 @@ def triplet_loss(pred, target, margin:float=0.3):
 # %% ../nbs/04_losses.ipynb #75cc53e5
 _IU = torch.triu_indices(5, 5, 1)
 
+# %% ../nbs/04_losses.ipynb #daec9d24
 def pair_dists(pal, eps:float=1e-12):
     "ΔEOK between the 10 colour pairs inside each palette (B, 5, 3) → (B, 10)."
     d = pal[:, :, None] - pal[:, None]
     d = (d * d).sum(-1)[:, _IU[0], _IU[1]]
     return (d + eps).sqrt()      # eps keeps the gradient finite when two colours coincide
 
+# %% ../nbs/04_losses.ipynb #27baef65
 def diversity_penalty(pred, min_dist:float=0.12):
     "Mean over colour pairs of relu(min_dist − ΔEOK)²."
     return F.relu(min_dist - pair_dists(pred)).pow(2).mean()
@@ -49,12 +51,14 @@ def lightness_spread(pred, lo:float=0.1, hi:float=0.9):
 PERMS = np.array(list(itertools.permutations(range(5))))   # (120, 5)
 _PERMS_T = torch.as_tensor(PERMS)
 
+# %% ../nbs/04_losses.ipynb #443a5ba9
 def _cross(p, q):
     "ΔEOK between every predicted and every target colour: (B, 5, 3) × (B, 5, 3) → (B, 5, 5)."
     d = p[:, :, None] - q[:, None]
     d = (d * d).sum(-1)
     return (d + 1e-12).sqrt() if torch.is_tensor(d) else np.sqrt(d)
 
+# %% ../nbs/04_losses.ipynb #fa1ae02f
 def best_matching(pred, target):
     "Index of the best one-to-one matching for each palette: target colour `perm[k]` goes with predicted colour k."
     d = _cross(pred, target)

@@ -15,6 +15,7 @@ __all__ = ['read_safetensors', 'erf', 'gelu', 'layer_norm', 'linear', 'attention
 # %% ../nbs/01c_minilm.ipynb #c910504e
 _DTYPES = {'F32': np.float32, 'F16': np.float16, 'F64': np.float64, 'I64': np.int64, 'I32': np.int32, 'I8': np.int8, 'U8': np.uint8}
 
+# %% ../nbs/01c_minilm.ipynb #727a1f65
 def read_safetensors(path) -> dict[str, np.ndarray]:
     "The tensors of a safetensors file as read-only numpy arrays mapped from the file (nothing is copied)."
     with open(path, 'rb') as f:
@@ -39,6 +40,7 @@ def erf(x:np.ndarray) -> np.ndarray:
     np.subtract(1, y, out=y)
     return np.copysign(y, x, out=y)
 
+# %% ../nbs/01c_minilm.ipynb #7700abff
 def gelu(x:np.ndarray) -> np.ndarray:
     "GELU with the exact normal CDF (as BERT and `torch.nn.functional.gelu`)."
     return x * 0.5 * (1 + erf(x * np.float32(1 / math.sqrt(2))))
@@ -50,6 +52,7 @@ def layer_norm(x:np.ndarray, w:np.ndarray, b:np.ndarray, eps:float=1e-12) -> np.
     d = x - m
     return d / np.sqrt((d * d).mean(-1, keepdims=True) + eps) * w + b
 
+# %% ../nbs/01c_minilm.ipynb #e994a0f3
 def linear(x:np.ndarray, W:dict, name:str) -> np.ndarray:
     "`x @ weight.T + bias` for the layer `name` of the weights `W` (any leading axes)."
     w = W[f'{name}.weight']
@@ -67,6 +70,7 @@ def attention(x:np.ndarray, mask:np.ndarray, W:dict, p:str, heads:int=12) -> np.
     a = (s / s.sum(-1, keepdims=True)) @ v
     return linear(a.transpose(0, 2, 1, 3).reshape(B, L, d), W, f'{p}attention.output.dense')
 
+# %% ../nbs/01c_minilm.ipynb #d46868cd
 def bert_layer(x:np.ndarray, mask:np.ndarray, W:dict, i:int) -> np.ndarray:
     "Transformer layer `i`: attention and feed-forward, each with its residual and layer norm."
     p = f'encoder.layer.{i}.'
@@ -105,6 +109,7 @@ def tokenize(self:MiniLM, texts:list[str]) -> tuple[np.ndarray, np.ndarray]:
     for i, t in enumerate(ids): out[i, :len(t)] = t; mask[i, :len(t)] = True
     return out, mask
 
+# %% ../nbs/01c_minilm.ipynb #c2354261
 @patch
 def forward(self:MiniLM, ids:np.ndarray, mask:np.ndarray) -> np.ndarray:
     "Unit embeddings (N, 384), float32, of token ids (N, L) with their mask: one padded batch."
@@ -117,6 +122,7 @@ def forward(self:MiniLM, ids:np.ndarray, mask:np.ndarray) -> np.ndarray:
     e = (x * m).sum(1) / np.maximum(m.sum(1), 1e-9)
     return (e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
+# %% ../nbs/01c_minilm.ipynb #51f65a52
 @patch
 def encode(self:MiniLM, texts:list[str],
            max_batch_tokens:int=8192) -> np.ndarray: # padded tokens per forward pass (attention grows with its square)

@@ -25,6 +25,7 @@ def keep_mask(shape, # shape of the activations
     draws = words.view(torch.int16)[:n].view(shape).bitwise_and_(0x7FFF)             # four 15-bit draws per word
     return torch.where(draws >= round(p * 32768), 1 / (1 - p), 0.).to(dtype)
 
+# %% ../nbs/03_model.ipynb #fc1531c5
 class Dropout(nn.Module):
     "Inverted dropout (as `nn.Dropout`) with a mask from `keep_mask`: half the cost of `rand_like` on the CPU."
     def __init__(self, p:float=0.1):

@@ -55,6 +55,7 @@ def _as3(x, name='colour'):
 # %% ../nbs/00_oklab.ipynb #a739ce4d
 _re_hex = re.compile(r'#?([0-9a-fA-F]{6})')
 
+# %% ../nbs/00_oklab.ipynb #ba5052f8
 def _parse_hex(h):
     if not isinstance(h, str): raise TypeError(f"hex colour must be a string like '#1a2b3c', got {h!r}")
     m = _re_hex.fullmatch(h.strip())
@@ -62,6 +63,7 @@ def _parse_hex(h):
     v = int(m.group(1), 16)
     return (v >> 16) & 255, (v >> 8) & 255, v & 255
 
+# %% ../nbs/00_oklab.ipynb #b148d8ea
 def hex_to_rgb255(hexes) -> np.ndarray:
     "Hex string(s) → sRGB in 0–255, shape (..., 3)."
     if isinstance(hexes, str) or hexes is None: return np.array(_parse_hex(hexes), dtype=float)
@@ -69,6 +71,7 @@ def hex_to_rgb255(hexes) -> np.ndarray:
     out = np.array([_parse_hex(h) for h in arr.reshape(-1)], dtype=float).reshape(*arr.shape, 3)
     return out
 
+# %% ../nbs/00_oklab.ipynb #bc335fae
 def hex_to_srgb(hexes) -> np.ndarray:
     "Hex string(s) → sRGB in 0–1, shape (..., 3)."
     return hex_to_rgb255(hexes) / 255.
@@ -79,12 +82,14 @@ def rgb255_codes(q) -> np.ndarray:
     q = np.asarray(q, dtype=np.int64)
     return (q[..., 0] << 16) | (q[..., 1] << 8) | q[..., 2]
 
+# %% ../nbs/00_oklab.ipynb #4656e61f
 def codes_to_hex(codes) -> np.ndarray|str:
     "24-bit codes (...) → lowercase '#rrggbb' string(s): the one hex encoder of e2c."
     v = np.asarray(codes)
     out = np.array([f'#{int(i):06x}' for i in v.reshape(-1)], dtype=object).reshape(v.shape)
     return str(out) if out.ndim == 0 else out
 
+# %% ../nbs/00_oklab.ipynb #d13bc3aa
 def rgb255_to_hex(rgb, clip:bool=False) -> np.ndarray|str:
     "sRGB in 0–255, shape (..., 3) → lowercase '#rrggbb' string(s)."
     rgb = _as3(rgb, 'rgb255')
@@ -93,6 +98,7 @@ def rgb255_to_hex(rgb, clip:bool=False) -> np.ndarray|str:
         raise ValueError(f"rgb255_to_hex: values outside [0, 255] (min {rgb.min():.4g}, max {rgb.max():.4g}); gamut-map first or pass clip=True")
     return codes_to_hex(rgb255_codes(np.rint(np.clip(rgb, 0, 255))))
 
+# %% ../nbs/00_oklab.ipynb #c03677dc
 def srgb_to_hex(rgb, clip:bool=False) -> np.ndarray|str:
     "sRGB in 0–1, shape (..., 3) → '#rrggbb' string(s)."
     return rgb255_to_hex(_as3(rgb, 'srgb') * 255., clip=clip)
@@ -109,6 +115,7 @@ def _srgb2lin(x):
     np.multiply(a, 1 / 12.92, out=out, where=a <= 0.04045)
     return np.copysign(out, x, out=out) if neg else out
 
+# %% ../nbs/00_oklab.ipynb #7d8c854c
 def _lin2srgb(x):
     if _is_torch(x):
         a = x.abs()
@@ -124,6 +131,7 @@ def _lin2srgb(x):
 # %% ../nbs/00_oklab.ipynb #0cfd4113
 _BLOCK, _pool = 32_768, None
 
+# %% ../nbs/00_oklab.ipynb #4698dd0a
 def _par(f, x, tail=(3,), dtype=float):
     "Apply the row-wise kernel `f` to `x` (..., 3), in parallel blocks when `x` is a large numpy array."
     if _is_torch(x) or x.size < 6 * _BLOCK: return f(x)
@@ -143,6 +151,7 @@ def srgb_to_linear(rgb):
     "Gamma-encoded sRGB (0–1) → linear-light sRGB, sign-preserving outside [0, 1]."
     return _par(_srgb2lin, _as3(rgb, 'srgb'))
 
+# %% ../nbs/00_oklab.ipynb #d53abd5e
 def linear_to_srgb(lin):
     "Linear-light sRGB → gamma-encoded sRGB (0–1), sign-preserving outside [0, 1]."
     return _par(_lin2srgb, _as3(lin, 'linear srgb'))
@@ -153,15 +162,18 @@ def _mat(M, x):
     if _is_torch(x): return x @ sys.modules['torch'].as_tensor(M.T, dtype=x.dtype, device=x.device)
     return x @ M.T
 
+# %% ../nbs/00_oklab.ipynb #2c24535d
 def _cbrt(x):
     if _is_torch(x): return x.sign() * x.abs().clamp_min(1e-30) ** (1 / 3)
     return np.cbrt(x, out=x)
 
+# %% ../nbs/00_oklab.ipynb #ad19c6ed
 def _cube(x):
     if _is_torch(x): return x ** 3
     x *= x * x     # three multiplies are several times faster than np.power(x, 3)
     return x
 
+# %% ../nbs/00_oklab.ipynb #0f7b1157
 def _lin2lab(x): return _mat(M_LMS_TO_OKLAB, _cbrt(_mat(M_SRGB_TO_LMS, x)))
 def _lab2lin(x): return _mat(M_LMS_TO_SRGB, _cube(_mat(M_OKLAB_TO_LMS, x)))
 
@@ -170,14 +182,17 @@ def linear_to_oklab(lin):
     "Linear sRGB (..., 3) → Oklab (..., 3)."
     return _par(_lin2lab, _as3(lin, 'linear srgb'))
 
+# %% ../nbs/00_oklab.ipynb #8486580e
 def oklab_to_linear(lab):
     "Oklab (..., 3) → linear sRGB (..., 3)."
     return _par(_lab2lin, _as3(lab, 'oklab'))
 
+# %% ../nbs/00_oklab.ipynb #02f53588
 def xyz_to_oklab(xyz):
     "CIE XYZ (D65, Y of white = 1) → Oklab."
     return _mat(M_LMS_TO_OKLAB, _cbrt(_mat(M_XYZ_TO_LMS, _as3(xyz, 'xyz'))))
 
+# %% ../nbs/00_oklab.ipynb #4c6a157b
 def oklab_to_xyz(lab):
     "Oklab → CIE XYZ (D65, Y of white = 1)."
     return _mat(M_LMS_TO_XYZ, _cube(_mat(M_OKLAB_TO_LMS, _as3(lab, 'oklab'))))
@@ -187,14 +202,17 @@ def srgb_to_oklab(rgb):
     "Gamma-encoded sRGB (0–1) → Oklab."
     return _par(lambda x: _lin2lab(_srgb2lin(x)), _as3(rgb, 'srgb'))
 
+# %% ../nbs/00_oklab.ipynb #b533b718
 def oklab_to_srgb(lab):
     "Oklab → gamma-encoded sRGB (0–1); values outside [0, 1] mean out of gamut."
     return _par(lambda x: _lin2srgb(_lab2lin(x)), _as3(lab, 'oklab'))
 
+# %% ../nbs/00_oklab.ipynb #40e67ad8
 def hex_to_oklab(hexes) -> np.ndarray:
     "Hex string(s) → Oklab (..., 3)."
     return srgb_to_oklab(hex_to_srgb(hexes))
 
+# %% ../nbs/00_oklab.ipynb #6c009a4c
 def oklab_to_hex(lab, clip:bool=False):
     "Oklab (..., 3) → hex string(s); out-of-gamut colours raise unless `clip` (gamut-map instead)."
     return srgb_to_hex(oklab_to_srgb(lab), clip=clip)
@@ -207,6 +225,7 @@ def oklab_to_oklch(lab):
     h = xp.rad2deg(xp.arctan2(lab[..., 2], lab[..., 1])) % 360
     return xp.stack([lab[..., 0], C, h], -1)
 
+# %% ../nbs/00_oklab.ipynb #1a9ec8b6
 def oklch_to_oklab(lch):
     "OkLCh (..., 3), hue in degrees → Oklab (..., 3)."
     lch = _as3(lch, 'oklch'); xp = _xp(lch)
@@ -267,6 +286,7 @@ def _gamut_map_rows(x, jnd, iters):
     out[sel] = _clip_oklab(np.stack([L, c * np.cos(h), c * np.sin(h)], -1))
     return out
 
+# %% ../nbs/00_oklab.ipynb #a1073588
 def gamut_map(lab, jnd:float=0.02, iters:int=14):
     "Map Oklab colours into the sRGB gamut by reducing chroma at constant lightness and hue (CSS Color 4 style)."
     lab = np.array(_as3(lab, 'oklab'), dtype=float)
@@ -277,6 +297,7 @@ def _clip_oklab(lab):
     "Per-channel clip in linear sRGB (the same as clipping gamma-encoded sRGB), back to Oklab."
     return _lin2lab(np.clip(_lab2lin(lab.copy()), 0, 1))
 
+# %% ../nbs/00_oklab.ipynb #f8c8de20
 def _relax_to_jnd(L, h, lo, hi, jnd, iters):
     cos, sin = np.cos(h), np.sin(h)
     for _ in range(iters):
@@ -308,6 +329,7 @@ EASINGS = {
     'cosine':      lambda t: (1 - np.cos(np.pi * t)) / 2,
 }
 
+# %% ../nbs/00_oklab.ipynb #b74e6d12
 def ease(t, easing:str='ease_in_out'):
     "Apply a named easing curve to `t` in [0, 1]."
     if easing not in EASINGS: raise ValueError(f"unknown easing {easing!r}; choose from {', '.join(EASINGS)}")
@@ -322,6 +344,7 @@ def lerp_oklab(p0, p1, t, easing:str='linear', jnd:float=0.02):
     w = w.reshape(w.shape + (1,) * p0.ndim)
     return gamut_map(p0 + w * (p1 - p0), jnd=jnd)
 
+# %% ../nbs/00_oklab.ipynb #aab2b403
 def transition_frames(p0, p1, n:int, easing:str='ease_in_out', jnd:float=0.02):
     "`n` frames (n, ...) of a transition from `p0` to `p1`, the last one exactly `p1` (gamut-mapped)."
     if n < 1: raise ValueError(f"transition_frames: n must be ≥ 1, got {n}")

@@ -15,6 +15,7 @@ __all__ = ['N_COLOURS', 'Palette', 'sort_by_lightness', 'palette_dist']
 # %% ../nbs/00a_palette.ipynb #5e50ba8e
 N_COLOURS = 5
 
+# %% ../nbs/00a_palette.ipynb #2e2b88b8
 class Palette:
     "Five colours in Oklab, with derived sRGB/hex forms, swatches and a JSON round trip."
     def __init__(self,
@@ -35,11 +36,13 @@ class Palette:
 @patch(as_prop=True)
 def oklab(self:Palette) -> np.ndarray: return self._lab
 
+# %% ../nbs/00a_palette.ipynb #f866de91
 @patch(as_prop=True)
 def in_gamut(self:Palette) -> bool:
     "Are all five colours displayable in sRGB as they are?"
     return bool(in_gamut(self._lab).all())
 
+# %% ../nbs/00a_palette.ipynb #eb444133
 @patch(as_prop=True)
 def srgb(self:Palette) -> np.ndarray:
     "sRGB in 0–1, shape (5, 3), gamut-mapped when needed."
@@ -47,14 +50,17 @@ def srgb(self:Palette) -> np.ndarray:
         self._cache['srgb'] = np.clip(oklab_to_srgb(self._lab if self.in_gamut else gamut_map(self._lab)), 0, 1)
     return self._cache['srgb'].copy()
 
+# %% ../nbs/00a_palette.ipynb #f8edc917
 @patch(as_prop=True)
 def rgb255(self:Palette) -> np.ndarray: return np.rint(self.srgb * 255).astype(int)
 
+# %% ../nbs/00a_palette.ipynb #5c25a3e8
 @patch(as_prop=True)
 def hex(self:Palette) -> list[str]:
     if 'hex' not in self._cache: self._cache['hex'] = srgb_to_hex(self.srgb).tolist()
     return list(self._cache['hex'])
 
+# %% ../nbs/00a_palette.ipynb #72b04163
 @patch(as_prop=True)
 def oklch(self:Palette) -> np.ndarray: return oklab_to_oklch(self._lab)
 
@@ -65,14 +71,17 @@ def __len__(self:Palette): return N_COLOURS
 @patch
 def __iter__(self:Palette): return iter(self.hex)
 
+# %% ../nbs/00a_palette.ipynb #35e6dfaf
 @patch
 def __getitem__(self:Palette, i): return self._lab[i]
 
+# %% ../nbs/00a_palette.ipynb #47c84778
 @patch
 def __eq__(self:Palette, other):
     if not isinstance(other, Palette): return NotImplemented
     return self.label == other.label and np.array_equal(self._lab, other._lab)
 
+# %% ../nbs/00a_palette.ipynb #2d81bbe8
 Palette.__hash__ = None
 
 # %% ../nbs/00a_palette.ipynb #0666ad44
@@ -81,6 +90,7 @@ def to_dict(self:Palette) -> dict:
     "A JSON-ready dict: oklab, hex, label, meta."
     return dict(oklab=self._lab.tolist(), hex=self.hex, label=self.label, meta=self.meta)
 
+# %% ../nbs/00a_palette.ipynb #5894763a
 @patch(cls_method=True)
 def from_dict(cls:Palette, d:dict) -> Palette:
     "Rebuild a palette from `to_dict` output, checking it."
@@ -90,9 +100,11 @@ def from_dict(cls:Palette, d:dict) -> Palette:
         raise ValueError(f"palette dict is inconsistent: hex {d['hex']} does not match its oklab colours {p.hex}")
     return p
 
+# %% ../nbs/00a_palette.ipynb #9bb55dbb
 @patch
 def to_json(self:Palette, **kw) -> str: return json.dumps(self.to_dict(), **kw)
 
+# %% ../nbs/00a_palette.ipynb #8fb90c46
 @patch(cls_method=True)
 def from_json(cls:Palette, s:str) -> Palette:
     "Rebuild a palette from `to_json` output."
@@ -103,6 +115,7 @@ def from_json(cls:Palette, s:str) -> Palette:
 # %% ../nbs/00a_palette.ipynb #e241b258
 def _ink(L): return '#000' if L > 0.65 else '#fff'
 
+# %% ../nbs/00a_palette.ipynb #c78ace85
 @patch
 def _repr_html_(self:Palette) -> str:
     sw = ''.join(f'<div class="e2c-swatch" title="{h}" style="background:{h};color:{_ink(L)};flex:1;height:56px;'
@@ -111,6 +124,7 @@ def _repr_html_(self:Palette) -> str:
     cap = f'<div style="font:12px sans-serif;margin:2px 0">{html.escape(str(self.label))}</div>' if self.label else ''
     return f'<div class="e2c-palette" style="max-width:420px;margin:4px 0">{cap}<div style="display:flex">{sw}</div></div>'
 
+# %% ../nbs/00a_palette.ipynb #4e488c5e
 @patch
 def __repr__(self:Palette):
     lab = f', label={self.label!r}' if self.label is not None else ''

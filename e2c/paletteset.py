@@ -48,6 +48,7 @@ class PaletteSet:
 @patch
 def __len__(self:PaletteSet): return len(self.texts)
 
+# %% ../nbs/00d_paletteset.ipynb #92639414
 @patch
 def counts(self:PaletteSet) -> dict:
     "Rows per source, in order of first appearance."
@@ -94,6 +95,7 @@ def to_df(self:PaletteSet) -> pd.DataFrame:
     return pd.DataFrame({'source': self.source, 'text': self.texts, 'weight': self.weight,
                          **{f'hex{i}': hx[:, i] for i in range(5)}})
 
+# %% ../nbs/00d_paletteset.ipynb #9f39b9d5
 @patch
 def __repr__(self:PaletteSet):
     cnt = ', '.join(f'{k} {v:,}' for k, v in self.counts().items())
@@ -108,6 +110,7 @@ def history(self:PaletteSet) -> pd.DataFrame:
     if len(df): df.loc['total'] = df.sum()
     return df
 
+# %% ../nbs/00d_paletteset.ipynb #7b28bd7d
 def _show(title, df):
     "Print a counts table compactly, with thousands separators."
     print(f"{title}\n{df.map(lambda v: f'{v:,}' if isinstance(v, (int, np.integer)) else v).to_string()}\n")
@@ -123,6 +126,7 @@ class DataError(ValueError):
         if column is not None: where.append(f"column {column!r}")
         super().__init__(f"{', '.join(where)}: {msg}" if where else msg)
 
+# %% ../nbs/00d_paletteset.ipynb #d354bb7b
 class DataWarning(UserWarning):
     "Rows skipped by a loader with `strict=False`."
 
@@ -200,6 +204,7 @@ def _is_float(x:str) -> bool:
     try: float(x); return True
     except (TypeError, ValueError): return False
 
+# %% ../nbs/00d_paletteset.ipynb #1a79f528
 def _num_reason(x):
     if pd.isna(x) or not str(x).strip(): return 'empty cell (NaN)'
     return f'NaN in a numeric column: {x!r}' if _is_float(x) else f'text in a numeric column: {x!r} is not a number'
@@ -215,6 +220,7 @@ def _num(ck:_Checker, col:str, lo:float|None=None, hi:float|None=None) -> np.nda
         ck.flag(out, col, lambda x: f'{col} = {x} is outside [{lo:g}, {hi:g}], the Oklab range of {col[0]}')
     return v
 
+# %% ../nbs/00d_paletteset.ipynb #9d6136bb
 def _text(ck:_Checker, col:str) -> np.ndarray:
     "Column `col` with surrounding spaces stripped, flagging empty texts."
     s = ck.df[col].fillna('').str.strip()

@@ -26,11 +26,13 @@ def class_texts() -> list[str]:
     "The texts every generator embeds when it starts: the nine class names, their evaluation prompts and their hinted forms."
     return CLASSES + [e.eval_prompt for e in EMOTIONS] + [f'{c}, {e.hint}' for c, e in zip(CLASSES, EMOTIONS)]
 
+# %% ../nbs/05b_recipes.ipynb #7d07e488
 def stored_embeddings(tensors:dict, meta:dict) -> dict:
     "The text embeddings a checkpoint carries, {text: vector}, taken out of `tensors` (the model's own tensors stay)."
     e = tensors.pop(TEXT_EMB, None)
     return {} if e is None else dict(zip(meta.get('texts', []), e.float().numpy()))
 
+# %% ../nbs/05b_recipes.ipynb #179f937d
 def load_model(path, # a model checkpoint file
                encoder_id:str|None=None, # refuse a checkpoint made for another encoder than this
                device:str|None=None, # where the model goes: auto, cpu, cuda, cuda:N or mps; None: the current setting
@@ -72,6 +74,7 @@ def _check_settings(recipe:str, epochs, patience, val_frac, encoder='minilm', se
         raise ValueError(f"--val-frac must be between 0 and 1, both excluded (a share of the palettes held out for validation, e.g. 0.1), got {val_frac}")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63: raise ValueError(f"--seed must be an integer in 0..2^63-1, got {seed}")
 
+# %% ../nbs/05b_recipes.ipynb #4a9f2963
 def _check_out(out, recipe:str, resume:bool, force:bool):
     "Refuse an `out` that is a folder, or that holds a model this run would replace, unless `force` (or `resume` continues its run)."
     check_out_file(out)
@@ -105,6 +108,7 @@ def train_model(encoder:str='minilm', # text encoder: minilm (offline, default) 
         _check_out(out, recipe, resume, force)
         return _train(encoder, sources, recipe, epochs, out, seed, resume, val_frac, patience, progress, verbose, device)
 
+# %% ../nbs/05b_recipes.ipynb #e603d7e5
 def _train(encoder, sources, recipe, epochs, out, seed, resume, val_frac, patience, progress, verbose, device):
     if recipe == 'affect':
         res = train_affect(encoder=encoder, sources=sources, epochs=epochs, out=out, seed=seed, resume=resume,
@@ -127,6 +131,7 @@ def _check_train_args(sources:list, out:str):
     if not sources: raise ValueError("--sources names no data source; give comma-separated names, e.g. --sources e2c_val,tagged (see e2c.data.LOADERS)")
     check_out_file(out)
 
+# %% ../nbs/05b_recipes.ipynb #7674d2b8
 def _write_error(e:OSError, out:str) -> str:
     "One line for a file-system failure while training to `out`."
     full = e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)

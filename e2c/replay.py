@@ -49,6 +49,7 @@ def _neighbours() -> list[list[int]]:
     for i, k in enumerate(ring): out[k] = [ring[i - 1], ring[(i + 1) % 8]]
     return [[int(j) for j in n] for n in out]
 
+# %% ../nbs/08c_replay.ipynb #aa39b5aa
 NEIGHBOURS = _neighbours()
 
 # %% ../nbs/08c_replay.ipynb #b17b27a6
@@ -94,6 +95,7 @@ def _row(r:dict) -> tuple:
     if va is not None: return t, 'va', check_va([float(v) for v in va]), true
     raise ValueError('a row needs one of label, index, probs (p0..p8) or va (valence, arousal)')
 
+# %% ../nbs/08c_replay.ipynb #cc101e59
 def load_session(path) -> Session:
     "A recorded session from a CSV or JSON-lines file (rows sorted by time)."
     import csv
@@ -162,6 +164,7 @@ def _dgram(kind, x) -> bytes:
     addr, tag = _ADDR[kind]
     return _osc_msg(addr, tag, [int(x)] if kind == 'index' else [float(v) for v in x]).dgram
 
+# %% ../nbs/08c_replay.ipynb #c3d383f3
 def replay(s:Session, address:tuple, # the bridge's (host, port)
            speed:float=1.0) -> np.ndarray: # 2: twice as fast as recorded
     "Send the session's requests to the bridge at their times; the send times (perf_counter)."
@@ -221,6 +224,7 @@ def _bad(msg:str):
     print(f'e2c-replay: error: {msg}', file=sys.stderr, flush=True)
     raise SystemExit(2)
 
+# %% ../nbs/08c_replay.ipynb #88f47c9c
 @call_parse
 def e2c_replay(session:str=None, # recorded session, CSV or JSON lines (t, label|index|probs|va[, true]); default: synthetic
                minutes:float=2, # synthetic session: length

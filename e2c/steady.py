@@ -73,6 +73,7 @@ def advance(self:Steady, t:float) -> np.ndarray|None:
     if self.t is None or t > self.t: self.t = t
     return self.p
 
+# %% ../nbs/07a_steady.ipynb #58fc22ad
 @patch
 def hold(self:Steady, p, t:float) -> np.ndarray:
     "Observe the probability vector `p` at time `t`: the average advances to `t`, then follows `p`."
@@ -104,12 +105,14 @@ def observe(self:Steady, kind:str, x, t:float) -> int|None:
     self.hold(obs_probs(kind, x), t)
     return self.decide(t)
 
+# %% ../nbs/07a_steady.ipynb #26423841
 @patch
 def tick(self:Steady, t:float) -> int|None:
     "A frame without an observation at time `t`: the new target class if it changes, else None."
     self.advance(t)
     return self.decide(t)
 
+# %% ../nbs/07a_steady.ipynb #c51e046d
 @patch(as_prop=True)
 def busy(self:Steady) -> bool:
     "Whether the target may still change without a new observation (the average moves, or a dwell runs)."

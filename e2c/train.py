@@ -94,11 +94,13 @@ def to(self:Tensors, device) -> Tensors:
 # %% ../nbs/05_train.ipynb #4ef3da82
 def _state_path(out): out = Path(out); return out.with_name(out.stem + '.state' + out.suffix)
 
+# %% ../nbs/05_train.ipynb #f6ef4d48
 def _opt_tensors(opt):
     "The optimiser's state as flat tensors, and its param groups (JSON-able)."
     sd = opt.state_dict()
     return {f'opt.{i}.{k}': (v if torch.is_tensor(v) else torch.tensor(v)) for i, st in sd['state'].items() for k, v in st.items()}, sd['param_groups']
 
+# %% ../nbs/05_train.ipynb #da73e687
 def _load_opt(opt, tensors, groups):
     state = {}
     for k, v in tensors.items():
@@ -118,6 +120,7 @@ def _val_loss(model, va:Tensors, cfg:TrainConfig):
 # %% ../nbs/05_train.ipynb #3d1ad890
 _POSITIVE_INT = ('epochs', 'bs', 'hidden', 'head_hidden')
 
+# %% ../nbs/05_train.ipynb #73883137
 def check_config(cfg:TrainConfig) -> TrainConfig:
     "`cfg` if every setting is possible, else a one-line `ValueError` naming it."
     for k, v in asdict(cfg).items():
@@ -133,6 +136,7 @@ def check_config(cfg:TrainConfig) -> TrainConfig:
 class Diverged(ValueError):
     "A training run whose losses stopped being finite; its files are left as the last good epoch wrote them."
 
+# %% ../nbs/05_train.ipynb #d557fc86
 def check_finite(terms:dict, # this epoch's losses by name
                  ep:int, # the epoch (0-based)
                  cfg:TrainConfig, hist:list, # the run's settings and history so far
@@ -153,6 +157,7 @@ _map = ('a mapping', lambda v: isinstance(v, dict))
 STATE_SCHEMA = {'config': _map, 'epoch': _int(0, 1 << 30), 'bad_epochs': _int(0, 1 << 30), 'best': ('a number', lambda v: type(v) in (int, float)),
                 'history': _list, 'opt_groups': _list, 'sched': _map}
 
+# %% ../nbs/05_train.ipynb #36cd577f
 def resume_state(out, cfg_d:dict, meta:dict|None, model, opt, sched, rng) -> tuple:
     "Load `out`'s training state into model, optimiser, scheduler and generators: (history, best, best_state, start, bad_epochs)."
     p = _state_path(out)
@@ -295,6 +300,7 @@ class Prepared:
     encoder: object
     fingerprint: str
 
+# %% ../nbs/05_train.ipynb #9bef4db3
 def prepare(encoder:str|object='minilm', # encoder name or instance
             sources=None, # data sources (default: e2c.data.DEFAULT_SOURCES)
             val_frac:float=0.1, # fraction of palettes held out
@@ -321,6 +327,7 @@ def nearest(query, keys, bs:int=1024) -> np.ndarray:
     q, k = torch.as_tensor(np.asarray(query, np.float32)), torch.as_tensor(np.asarray(keys, np.float32))
     return torch.cat([(q[i:i + bs] @ k.T).argmax(1) for i in range(0, len(q), bs)]).numpy() if len(q) else np.zeros(0, int)
 
+# %% ../nbs/05_train.ipynb #8b31fd21
 def baselines(prep:Prepared) -> dict:
     "Order-free validation distance of the mean palettes and of nearest-neighbour retrieval."
     trp, vap = prep.tr.pal.numpy(), prep.va.pal.numpy()
@@ -330,6 +337,7 @@ def baselines(prep:Prepared) -> dict:
             'mean palette (sorted by L)': float(matched_dist(const(sort_by_lightness(trp).mean(0)), vap).mean()),
             'nearest-neighbour retrieval': float(matched_dist(trp[nn], vap).mean())}
 
+# %% ../nbs/05_train.ipynb #158a42b8
 def model_distances(model, prep:Prepared) -> dict:
     "Order-free and slot-by-slot validation distances of a model's raw predictions."
     pred, vap = model.predict(prep.va.emb.numpy()), prep.va.pal.numpy()

@@ -22,6 +22,7 @@ _AXIS = dict(showgrid=True, gridcolor='#ececec', zeroline=True, zerolinecolor='#
              linecolor='#999', mirror=True, ticks='outside', tickcolor='#999', title_font_size=12)
 _EDGE = dict(color='#555', width=1)
 
+# %% ../nbs/08c_views.ipynb #e622ab00
 def _style(fig, height:int, width:int|None):
     fig.update_layout(template='plotly_white', paper_bgcolor='white', plot_bgcolor='white', showlegend=False,
                       height=height, width=width, margin=dict(l=55, r=15, t=40, b=50), uirevision='e2c',
@@ -38,8 +39,10 @@ def _ab_panel(fig, row:int, col:int):
     fig.update_xaxes(title_text='a (green–red)', range=[-.25, .25], row=row, col=col)
     fig.update_yaxes(title_text='b (blue–yellow)', range=[-.25, .25], scaleanchor=fig.data[-1].xaxis, scaleratio=1, row=row, col=col)
 
+# %% ../nbs/08c_views.ipynb #bd0dfa8f
 _SLOTS = list(range(1, 6))
 
+# %% ../nbs/08c_views.ipynb #7568c150
 def _l_panel(fig, row:int, col:int):
     fig.add_trace(go.Bar(name='L', x=_SLOTS, x0=1, dx=1, y=[0] * 5, marker=dict(line=_EDGE), textposition='outside',
                          cliponaxis=False, textfont_size=10, hovertemplate='colour %{x}: %{customdata}<br>L %{y:.3f}<extra></extra>'), row, col)
@@ -51,6 +54,7 @@ _SHORT = [c.split()[0] for c in CLASSES]
 _TEXTPOS = ['bottom center', 'top center', 'bottom center', 'bottom center', 'bottom center',
             'bottom center', 'top center', 'bottom center', 'top center']
 
+# %% ../nbs/08c_views.ipynb #f9d5d305
 def _va_panel(fig, row:int, col:int):
     fig.add_shape(type='circle', x0=-1, y0=-1, x1=1, y1=1, layer='below', line=dict(color='#d4d4d4', width=1), row=row, col=col)
     fig.add_trace(go.Scatter(name='prompt', x=[0], y=[0], mode='markers', cliponaxis=False,
@@ -66,6 +70,7 @@ def _va_panel(fig, row:int, col:int):
 def _trace(fig, name:str): return next(fig.select_traces(dict(name=name)))
 def _axis(ref:str) -> str: return ref[0] + 'axis' + ref[1:]   # 'x2' → 'xaxis2'
 
+# %% ../nbs/08c_views.ipynb #42db88ec
 def draw_palette(fig, pal:Palette):
     "Show `pal` in a figure's a-b and L panels; returns the figure."
     lab, hx = pal.oklab, pal.hex
@@ -78,6 +83,7 @@ def draw_palette(fig, pal:Palette):
         fig.layout[_axis(ab.xaxis)].range = fig.layout[_axis(ab.yaxis)].range = [-r, r]
     return fig
 
+# %% ../nbs/08c_views.ipynb #305ecd6d
 def draw_circumplex(fig, va, pal:Palette|None=None):
     "Move the prompt's star to `va`, filled with the palette's most chromatic colour; returns the figure."
     c = '#ffffff' if pal is None else pal.hex[int(np.hypot(pal.oklab[:, 1], pal.oklab[:, 2]).argmax())]
@@ -92,6 +98,7 @@ def palette_figure(pal:Palette|None=None, # a palette to draw, or None for empty
     _ab_panel(fig, 1, 1); _l_panel(fig, 1, 2); _style(fig, height, width)
     return fig if pal is None else draw_palette(fig, pal)
 
+# %% ../nbs/08c_views.ipynb #a09bddfc
 def circumplex_figure(va=None, # a point (valence, arousal) for the star, or None
                       pal:Palette|None=None, # the palette whose colour fills the star
                       width:int|None=360, height:int=330):
@@ -109,6 +116,7 @@ def _lab_points(pal:Palette) -> list: return sorted(zip(pal.hex, pal.oklab[:, 1]
 # %% ../nbs/08c_views.ipynb #1cb24fcc
 PLOTLY_MIME = 'application/vnd.plotly.v1+json'
 
+# %% ../nbs/08c_views.ipynb #a53aea23
 def figure_output(fig:go.Figure) -> dict:
     "`fig` as a display_data output for an `Output` widget's `outputs`."
     return dict(output_type='display_data', metadata={},
@@ -121,6 +129,7 @@ _COPY_JS = ("var h=this.dataset.hex,s=this.querySelector('.e2c-hex'),done=functi
             "else{var t=document.createElement('textarea');t.value=h;document.body.appendChild(t);t.select();"
             "document.execCommand('copy');t.remove();done()}")
 
+# %% ../nbs/08c_views.ipynb #acde92f1
 def swatches_html(pal:Palette, # the palette to show
                   locked=(), # indices of locked colours, marked with a lock
                   label:str|None=None # a caption (default: none)
@@ -140,6 +149,7 @@ _MIME = dict(json='application/json', css='text/css', gpl='text/plain', ase='app
 _BUTTON = ('display:inline-block;padding:2px 10px;margin-right:4px;border:1px solid #bbb;border-radius:3px;background:#f5f5f5;'
            'color:#222;text-decoration:none;font:12px sans-serif')
 
+# %% ../nbs/08c_views.ipynb #775fabcb
 def export_links(pal:Palette) -> str:
     "Download buttons for the palette as JSON, CSS, GIMP .gpl and Adobe .ase files."
     name = re.sub(r'[^\w-]+', '-', str(pal.label or 'palette')).strip('-')[:40] or 'palette'
