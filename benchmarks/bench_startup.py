@@ -12,7 +12,8 @@ are the medians over the runs, and the ratios are against the torch import's med
 - `n1000`: `e2c-palette "a quiet lake at dawn" --n 1000 --json` (no slower than before: give --baseline);
 - `help`: `--help` of every command (≤ 0.3 s each, no torch);
 - `bridge`: `e2c-bridge` with the generator until Unity's port receives the frame of the first label
-  (≤ 1.5× the time), then `--va` requests to /e2c/emotion/va, each timed until its frame arrives (p99 ≤ 3 ms), and as
+  (≤ 1.5× the time), then `--va` requests to /e2c/emotion/va, each timed from just before it is sent to the arrival of
+  its frame at Unity's port (the recorder's time stamp; p99 ≤ 3 ms), and as
   many label requests beside them; the requests are 25 ms apart, since the bridge takes one observation per frame
   (at 60 fps, requests sent back to back wait up to 16.7 ms for their frame whatever the palette costs);
 - `numpy`: a process that encodes one prompt with the numpy MiniLM and nothing else (what a path without torch
@@ -78,7 +79,7 @@ def run_bridge(n_va:int=200, root=ROOT, timeout:float=120.) -> dict:
                     n = len(unity.frames); t = time.perf_counter()
                     client.send_message(addr, arg)
                     if not unity.wait_for(n + 1, timeout=2): raise RuntimeError(f'no frame for {addr} {arg}')
-                    out.append(time.perf_counter() - t)
+                    out.append(unity.frames[n]['t'] - t)   # when it arrived, not when this thread noticed
         finally:
             p.terminate()
             _, _, ru = os.wait4(p.pid, 0); p.returncode = 0

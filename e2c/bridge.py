@@ -21,7 +21,8 @@ from .steady import Coalescer, Steady
 from .intake import Reject, Intake, ProcessIntake, _say, _check_label, _check_index, _probs_args, _check_va
 
 # %% auto #0
-__all__ = ['INTAKES', 'TAU', 'MARGIN', 'DWELL', 'PaletteSource', 'AnchorSource', 'Bridge', 'load_source', 'e2c_bridge']
+__all__ = ['INTAKES', 'TAU', 'MARGIN', 'DWELL', 'PaletteSource', 'AnchorSource', 'NumpyDecoder', 'numpy_va', 'Bridge',
+           'load_source', 'e2c_bridge']
 
 # %% ../nbs/08b_bridge.ipynb #4038c437
 @runtime_checkable
@@ -56,6 +57,48 @@ def from_va(self:AnchorSource, valence:float, arousal:float) -> Palette:
     pal, w = va_blend(self.labs, valence, arousal, self.sigma)
     return self._finish(pal, w, dict(va=check_va([valence, arousal]).tolist()))
 
+# %% ../nbs/08b_bridge.ipynb #b0dd9a4e
+class NumpyDecoder:
+    "The affect decoder (`e2c.affect.AffectDecoder`) in numpy: its weights read once, no torch per point."
+    def __init__(self, dec): # an `AffectDecoder`
+        kinds = [type(m).__name__ for m in dec.net]
+        if kinds != ['Linear', 'GELU'] * 2 + ['Linear'] or {dec.net[1].approximate, dec.net[3].approximate} != {'none'}:
+            raise ValueError(f'the decoder has layers {kinds}, not the ones NumpyDecoder computes')
+        self.layers = [(m.weight.detach().cpu().double().numpy().T, m.bias.detach().cpu().double().numpy()) for m in dec.net[::2]]
+
+# %% ../nbs/08b_bridge.ipynb #4ddec045
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+@patch
+def __call__(self:NumpyDecoder, va) -> np.ndarray:
+    "Palettes (N, 5, 3), float32, darkest → lightest, for circumplex points (N, 2)."
+    x = np.asarray(va, dtype=float)
+    for i, (w, b) in enumerate(self.layers):
+        x = x @ w + b
+        if i < 2: x = 0.5 * x * (1 + _erf(x / math.sqrt(2)).astype(float))   # GELU, exact as torch's default
+    o = x.reshape(-1, 5, 3)
+    return sort_by_lightness(np.concatenate([1 / (1 + np.exp(-o[..., :1])), 0.5 * np.tanh(o[..., 1:])], -1)).astype(np.float32)
+
+# %% ../nbs/08b_bridge.ipynb #a8d39cc3
+class _NumpyVA:
+    "An affect model whose circumplex points are decoded in numpy; for everything else, the model itself."
+    def __init__(self, model): self.model, self.dec = model, NumpyDecoder(model.decoder)
+    def __getattr__(self, k): return getattr(self.model, k)
+    def from_va(self, va) -> np.ndarray: return self.dec(check_va(va).reshape(-1, 2))
+
+# %% ../nbs/08b_bridge.ipynb #abeb4cce
+_CHECK_VA = np.concatenate([VA, np.mgrid[-1:1:9j, -1:1:9j].reshape(2, -1).T])
+
+def numpy_va(source):
+    "`source` with its affect model's circumplex points decoded in numpy (a copy), when they agree to 1e-6; else `source`."
+    if not getattr(source, 'is_affect', False): return source
+    try:
+        m = _NumpyVA(source.model)
+        if (d := np.abs(m.from_va(_CHECK_VA) - source.model.from_va(_CHECK_VA)).max()) > 1e-6: raise ValueError(f'they differ by {d:.1e}')
+    except (AttributeError, ValueError) as e:
+        _log.warning(f'circumplex points go through torch: the numpy decoder does not fit this model ({e})'); return source
+    return source.with_model(m, source.meta, source.reference_model)
+
 # %% ../nbs/08b_bridge.ipynb #3bba8de9
 _COUNTERS = ['received', 'not_allowed', 'handled', 'coalesced', 'observations', 'held', 'malformed', 'unknown_address', 'bad_args', 'unknown_label',
              'bad_index', 'bad_probs', 'bad_va', 'source_errors', 'intake_restarts']
@@ -88,7 +131,7 @@ INTAKES = dict(process=ProcessIntake, thread=Intake)
 
 class Bridge:
     "Listens for the emotion recogniser over OSC and streams the matching palette transitions to Unity."
-    def __init__(self, source:PaletteSource|None=None, # palette source (default: `AnchorSource()`)
+    def __init__(self, source:PaletteSource|None=None, # palette source (default: `AnchorSource()`; a generator's points are decoded with `numpy_va`)
                  listen:tuple=('127.0.0.1', BRIDGE_PORT), # (host, port) to listen on; port 0 picks a free one
                  unity:tuple=('127.0.0.1', UNITY_PORT), # (host, port) of Unity
                  seconds:float=1.0, # transition length
@@ -103,7 +146,7 @@ class Bridge:
                  switch_interval:float|None=None, # Python's thread switch interval while serving, seconds (None: 0.5 ms with the thread intake, Python's own with the process intake; 0: leave it)
                  allow:Allow|str='any', # senders accepted (`e2c.osc.Allow`): 'any', or addresses and networks
                  intake:str='process'): # where datagrams are read and parsed: 'process' (a child process) or 'thread' (the serve thread)
-        self.source = AnchorSource() if source is None else source
+        self.source = AnchorSource() if source is None else numpy_va(source)   # points without torch per request
         self.palettes = _class_table(self.source)
         if easing not in EASINGS: raise ValueError(f"unknown easing {easing!r}; choose from {', '.join(EASINGS)}")
         if not (0 < fps <= 1000 and 0 <= seconds <= 60): raise ValueError(f'need 0 < fps ≤ 1000 and 0 ≤ seconds ≤ 60, got {fps}, {seconds}')

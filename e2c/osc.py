@@ -7,8 +7,7 @@ from __future__ import annotations
 import ipaddress, logging, math, socket, struct, threading, time
 import numpy as np
 from fastcore.basics import patch
-from pythonosc.osc_message_builder import OscMessageBuilder
-from pythonosc.osc_bundle_builder import OscBundleBuilder, IMMEDIATELY
+from pythonosc.osc_message import OscMessage
 from .oklab import oklab_to_srgb, srgb_to_hex
 
 # %% auto #0
@@ -27,10 +26,14 @@ UNITY_PORT, BRIDGE_PORT = 9000, 9001
 _log = logging.getLogger('e2c.osc')
 
 # %% ../nbs/08_osc.ipynb #6a1e9127
-def _osc_msg(addr, tag, vals):
-    b = OscMessageBuilder(addr)
-    for v in vals: b.add_arg(v, tag)
-    return b.build()
+def _pad(b:bytes) -> bytes: return b + b'\0' * (4 - len(b) % 4)
+
+def _encode(addr:str, tag:str, vals) -> bytes:
+    "One OSC message whose arguments all have the type `tag` ('f', 'i' or 's')."
+    args = b''.join(_pad(v.encode()) for v in vals) if tag == 's' else struct.pack(f'>{len(vals)}{tag}', *vals)
+    return _pad(addr.encode()) + _pad((',' + tag * len(vals)).encode()) + args
+
+def _osc_msg(addr, tag, vals) -> OscMessage: return OscMessage(_encode(addr, tag, vals))   # as python-osc's message, for senders of requests
 
 # %% ../nbs/08_osc.ipynb #141df0ac
 def palette_bundle(lab, # Oklab colours (5, 3), in gamut, darkest → lightest
@@ -44,12 +47,10 @@ def palette_bundle(lab, # Oklab colours (5, 3), in gamut, darkest → lightest
     srgb = np.clip(oklab_to_srgb(lab), 0, 1)
     hexes = srgb_to_hex(srgb).tolist()
     va = [math.nan, math.nan] if va is None else [float(v) for v in va]
-    bb = OscBundleBuilder(IMMEDIATELY)
-    for addr, tag, vals in ((PALETTE_SRGB, 'f', srgb.ravel().tolist()), (PALETTE_HEX, 's', hexes),
-                            (PALETTE_OKLAB, 'f', lab.ravel().tolist()), (EMOTION_LABEL, 's', [label or '']),
-                            (EMOTION_VA, 'f', va), (PROGRESS, 'f', [float(progress)]), (FRAME, 'i', [frame & 0x7fffffff])):
-        bb.add_content(_osc_msg(addr, tag, vals))
-    return bb.build().dgram
+    msgs = [_encode(addr, tag, vals) for addr, tag, vals in (
+        (PALETTE_SRGB, 'f', srgb.ravel().tolist()), (PALETTE_HEX, 's', hexes), (PALETTE_OKLAB, 'f', lab.ravel().tolist()),
+        (EMOTION_LABEL, 's', [label or '']), (EMOTION_VA, 'f', va), (PROGRESS, 'f', [float(progress)]), (FRAME, 'i', [frame & 0x7fffffff]))]
+    return b'#bundle\0' + struct.pack('>Q', 1) + b''.join(struct.pack('>i', len(m)) + m for m in msgs)   # time tag 1: immediately
 
 # %% ../nbs/08_osc.ipynb #cad66884
 _NUM = {'i': ('>i', 4), 'f': ('>f', 4), 'h': ('>q', 8), 'd': ('>d', 8)}
@@ -110,7 +111,7 @@ class FrameRecorder:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.sock.bind((host, port)); self.sock.settimeout(0.05)
-        self.frames, self.errors, self._stop = [], 0, threading.Event()
+        self.frames, self.errors, self._stop, self._cv = [], 0, threading.Event(), threading.Condition()
         self._thread = threading.Thread(target=self._run, name='e2c-recorder', daemon=True); self._thread.start()
 
     @property
@@ -121,16 +122,15 @@ class FrameRecorder:
             try: d = self.sock.recv(65536)
             except (socket.timeout, OSError): continue
             t = time.perf_counter()
-            try: self.frames.append({**dict(parse_osc(d)), 't': t})
-            except ValueError: self.errors += 1
+            try: f = {**dict(parse_osc(d)), 't': t}
+            except ValueError: self.errors += 1; continue
+            with self._cv: self.frames.append(f); self._cv.notify_all()
 
 # %% ../nbs/08_osc.ipynb #d971fe43
 @patch
 def wait_for(self:FrameRecorder, n:int, timeout:float=2.0) -> bool:
     "Wait until at least `n` frames have arrived."
-    end = time.monotonic() + timeout
-    while len(self.frames) < n and time.monotonic() < end: time.sleep(0.002)
-    return len(self.frames) >= n
+    with self._cv: return self._cv.wait_for(lambda: len(self.frames) >= n, timeout)   # woken by each frame: no polling
 
 # %% ../nbs/08_osc.ipynb #942ab951
 @patch

@@ -1,11 +1,12 @@
 """The OSC bridge on the real generator (not the anchors the OSC tests use): what Unity receives
-for a label, a probability vector and a circumplex point is the generator's own palette."""
+for a label, a probability vector and a circumplex point is the generator's own palette; its circumplex
+points are decoded without torch, with the same palettes."""
 import numpy as np
 import pytest
 from pythonosc.udp_client import SimpleUDPClient
 from e2c.generate import load_generator
 from e2c.osc import FrameRecorder
-from e2c.bridge import Bridge
+from e2c.bridge import Bridge, numpy_va
 from e2c.emotions import CLASSES, VA
 
 @pytest.fixture(scope='module')
@@ -32,3 +33,14 @@ def test_bridge_streams_the_generators_palettes(gen):
             assert list(unity.frames[-1]['/e2c/palette/hex']) == gen.from_va(0.8, -0.3).hex
             assert br.counters['handled'] == 4
         finally: br.close()
+
+def test_points_are_decoded_in_numpy_with_the_same_palettes(gen, monkeypatch):
+    fast = numpy_va(gen)
+    assert fast is not gen and type(fast.model).__name__ == '_NumpyVA' and 'from_va' not in vars(gen.model)   # the caller's generator is its own
+    pts = np.concatenate([VA, np.random.default_rng(0).uniform(-1, 1, (300, 2))])
+    want_raw, want = gen.model.from_va(pts), [gen.from_va(*p).hex for p in pts]
+    import torch
+    def no_torch(*a, **k): raise AssertionError('torch ran')
+    monkeypatch.setattr(torch, 'as_tensor', no_torch); monkeypatch.setattr(type(gen.model.decoder), 'forward', no_torch)
+    assert np.abs(fast.model.from_va(pts) - want_raw).max() <= 1e-6
+    assert [fast.from_va(*p).hex for p in pts] == want
