@@ -217,6 +217,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                            'e2c.entry._source': ('entry.html#_source', 'e2c/entry.py'),
                            'e2c.entry._wants_help': ('entry.html#_wants_help', 'e2c/entry.py'),
                            'e2c.entry.cli_delegates': ('entry.html#cli_delegates', 'e2c/entry.py'),
+                           'e2c.entry.cli_settings': ('entry.html#cli_settings', 'e2c/entry.py'),
                            'e2c.entry.e2c_bridge': ('entry.html#e2c_bridge', 'e2c/entry.py'),
                            'e2c.entry.e2c_eval': ('entry.html#e2c_eval', 'e2c/entry.py'),
                            'e2c.entry.e2c_fetch_data': ('entry.html#e2c_fetch_data', 'e2c/entry.py'),

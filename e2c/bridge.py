@@ -10,6 +10,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from fastcore.basics import patch, store_attr
 from fastcore.script import call_parse
+from .entry import cli_delegates, cli_settings
 from .oklab import gamut_map, EASINGS
 from .palette import Palette, sort_by_lightness
 from .emotions import CLASSES, VA, ANCHORS, SIGMA_VA, check_va, va_weights, probs_blend, va_blend
@@ -134,22 +135,23 @@ class Bridge:
     def __init__(self, source:PaletteSource|None=None, # palette source (default: `AnchorSource()`; a generator's points are decoded with `numpy_va`)
                  listen:tuple=('127.0.0.1', BRIDGE_PORT), # (host, port) to listen on; port 0 picks a free one
                  unity:tuple=('127.0.0.1', UNITY_PORT), # (host, port) of Unity
-                 seconds:float=1.0, # transition length
+                 seconds:float=1.0, # length of a palette transition in seconds (0: jump)
                  fps:float=60, # frames per second of a transition
-                 easing:str='ease_in_out', # easing curve, a name of `e2c.oklab.EASINGS`
-                 keepalive:float|None=1.0, # resend the current palette after this many idle seconds
-                 priority:int=0, # SCHED_FIFO priority of the receive loop and the frame clock (Linux; 0: normal)
+                 easing:str='ease_in_out', # easing: linear, ease_in, ease_out, ease_in_out, smoothstep, cosine (`e2c.oklab.EASINGS`)
+                 keepalive:float|None=1.0, # resend the current palette after this many idle seconds (0 or None: never)
+                 priority:int=0, # real-time (SCHED_FIFO) priority, 1-99, of the receive loop and frame clock; needs root or CAP_SYS_NICE (0: normal)
                  rcvbuf:int=4 << 20, # receive buffer to ask for, bytes
                  tau:float=0.0, # time constant of the smoothing of observations, seconds (see `e2c.steady.Steady`)
                  margin:float=0.0, # lead in probability a challenger needs over the target class (hysteresis)
                  dwell:float=0.0, # seconds a challenger must keep its lead before the target changes
                  switch_interval:float|None=None, # Python's thread switch interval while serving, seconds (None: 0.5 ms with the thread intake, Python's own with the process intake; 0: leave it)
                  allow:Allow|str='any', # senders accepted (`e2c.osc.Allow`): 'any', or addresses and networks
-                 intake:str='process'): # where datagrams are read and parsed: 'process' (a child process) or 'thread' (the serve thread)
+                 intake:str='process'): # where datagrams are read and parsed: process (a child process; frames keep time during a flood) or thread
         self.source = AnchorSource() if source is None else numpy_va(source)   # points without torch per request
         self.palettes = _class_table(self.source)
         if easing not in EASINGS: raise ValueError(f"unknown easing {easing!r}; choose from {', '.join(EASINGS)}")
         if not (0 < fps <= 1000 and 0 <= seconds <= 60): raise ValueError(f'need 0 < fps ≤ 1000 and 0 ≤ seconds ≤ 60, got {fps}, {seconds}')
+        keepalive = keepalive or None
         if keepalive is not None and not 0 < keepalive < math.inf: raise ValueError(f'keepalive must be a positive number of seconds, got {keepalive}')
         if intake not in INTAKES: raise ValueError(f"unknown intake {intake!r}; choose from {', '.join(INTAKES)}")
         self.steady = Steady(tau, margin, dwell)
@@ -349,14 +351,14 @@ def _bad(msg:str):
     print(f'e2c-bridge: error: {msg}', file=sys.stderr, flush=True)
     raise SystemExit(2)
 
-def _check_options(listen_port, unity_port, seconds, fps, easing, keepalive, priority, duration, tau, margin, dwell, intake='process'):
+def _check_options(listen_port, unity_port, duration, tau, margin, dwell, seconds, fps, easing, keepalive, priority, intake):
     "One line for the first bad option, exit status 2."
     for name, v, lo in (('--listen-port', listen_port, 0), ('--unity-port', unity_port, 1)):
         if not lo <= v <= 65535: _bad(f'{name} {v} is not a UDP port ({lo}..65535)')
     if easing not in EASINGS: _bad(f"unknown --easing {easing!r}; choose from {', '.join(EASINGS)}")
     if not 0 < fps <= 1000: _bad(f'--fps {fps} must lie in (0, 1000]')
     if not 0 <= seconds <= 60: _bad(f'--seconds {seconds} must lie in [0, 60]')
-    for name, v in (('--keepalive', keepalive), ('--duration', duration)):
+    for name, v in (('--keepalive', keepalive or 0), ('--duration', duration)):
         if not 0 <= v < math.inf: _bad(f'{name} {v} must be a number of seconds ≥ 0 (0: {"never" if name == "--keepalive" else "until Ctrl-C"})')
     if not 0 <= priority <= 99: _bad(f'--priority {priority} must lie in 0..99')
     if intake not in INTAKES: _bad(f"unknown --intake {intake!r}; choose from {', '.join(INTAKES)}")
@@ -365,27 +367,24 @@ def _check_options(listen_port, unity_port, seconds, fps, easing, keepalive, pri
 
 # %% ../nbs/08b_bridge.ipynb #d6515748
 @call_parse
+@cli_delegates(Bridge, but=['source', 'listen', 'unity', 'rcvbuf', 'tau', 'margin', 'dwell', 'switch_interval', 'allow'])
 def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recogniser (0.0.0.0: all interfaces; not loopback: needs --allow)
                listen_port:int=BRIDGE_PORT, # UDP port to listen on (0: any free port, printed at start)
                unity_host:str='127.0.0.1', # address of the machine running Unity
                unity_port:int=UNITY_PORT, # UDP port Unity's OSC receiver listens on
-               seconds:float=1.0, # length of a palette transition in seconds (0: jump)
-               fps:float=60, # frames per second of a transition
-               easing:str='ease_in_out', # easing: linear, ease_in, ease_out, ease_in_out, smoothstep, cosine
                checkpoint:str=None, # generator checkpoint for e2c.generate.load_generator (default: its own)
                anchors:bool=False, # use the reference anchors even when the generator is available
-               keepalive:float=1.0, # resend the current palette after this many idle seconds (0: never)
-               priority:int=0, # real-time (SCHED_FIFO) priority, 1-99, of the receive loop and frame clock; needs root or CAP_SYS_NICE (0: normal)
                duration:float=0, # stop after this many seconds (0: run until Ctrl-C)
                verbose:bool=False, # log every refused message, not only the first of each kind
                tau:float=TAU, # time constant of the smoothing of the recogniser's observations, seconds (0: none)
                margin:float=MARGIN, # lead in probability a new class needs over the target class (hysteresis; 0: none)
                dwell:float=DWELL, # seconds a new class must keep its lead before the scene changes (tau, margin, dwell all 0: follow every observation)
                device:str='auto', # where the generator runs: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps
-               intake:str='process', # where datagrams are read and parsed: process (a child process; frames keep time during a flood) or thread
-               allow:str=None): # senders accepted: addresses or networks, e.g. 192.168.1.20,10.0.0.0/24, or any; needed when --listen-host is not loopback (default: any, on loopback)
+               allow:str=None, # senders accepted: addresses or networks, e.g. 192.168.1.20,10.0.0.0/24, or any; needed when --listen-host is not loopback (default: any, on loopback)
+               **kwargs): # the Bridge's settings: seconds, fps, easing, keepalive, priority, intake
     "Listen for the emotion recogniser over OSC and stream palette transitions to Unity."
-    _check_options(listen_port, unity_port, seconds, fps, easing, keepalive, priority, duration, tau, margin, dwell, intake)
+    kw = cli_settings(e2c_bridge, kwargs)
+    _check_options(listen_port, unity_port, duration, tau, margin, dwell, **kw)
     try: dev = resolve_device(device, torch_free=anchors)     # the anchors need no torch
     except DeviceError as e: _bad(str(e))
     try: accept = bridge_allow(listen_host, allow)
@@ -399,8 +398,7 @@ def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recog
         try: src, what = load_source(checkpoint, anchors, dev)
         except Exception as e: _bad(f'cannot load the generator checkpoint {checkpoint!r}: {e}'.replace('\n', ' '))
         if not isinstance(src, AnchorSource): report_device('e2c-bridge', dev)
-        try: br = Bridge(src, (listen_host, listen_port), (unity_host, unity_port), seconds, fps, easing, keepalive or None, priority,
-                         tau=tau, margin=margin, dwell=dwell, allow=accept, intake=intake)
+        try: br = Bridge(src, (listen_host, listen_port), (unity_host, unity_port), tau=tau, margin=margin, dwell=dwell, allow=accept, **kw)
         except OSError as e: raise SystemExit(f'e2c-bridge: cannot listen on {listen_host}:{listen_port} or reach '
                                               f'{unity_host}:{unity_port}: {e}') from None
         with br:

@@ -74,6 +74,7 @@ ANCHORS = np.array([e.anchor for e in EMOTIONS])
 # %% ../nbs/00b_emotions.ipynb #36c3db6a
 def _norm(s): return re.sub(r'\s+', ' ', s.strip().lower().replace('&', ' and ').replace('_', ' ').replace('-', ' '))
 
+# %% ../nbs/00b_emotions.ipynb #714633a6
 def get_emotion(key) -> Emotion:
     "The class for an index (0–8) or a name."
     if isinstance(key, Emotion): return key
@@ -93,6 +94,7 @@ def va_distances(va=VA) -> np.ndarray:
     va = np.asarray(va, dtype=float)
     return np.linalg.norm(va[:, None] - va[None], axis=-1)
 
+# %% ../nbs/00b_emotions.ipynb #573f4f44
 PAIRS = [(i, j) for i in range(len(EMOTIONS)) for j in range(i + 1, len(EMOTIONS))]
 
 # %% ../nbs/00b_emotions.ipynb #0056b817
@@ -130,6 +132,7 @@ def check_probs(p) -> np.ndarray:
 # %% ../nbs/00b_emotions.ipynb #ac518dd8
 SIGMA_VA, VA_LIMIT = 0.25, 10.
 
+# %% ../nbs/00b_emotions.ipynb #d0f2f443
 def check_va(va) -> np.ndarray:
     "Circumplex point(s) (..., 2) clamped to [-1, 1]²; non-finite values and values beyond ±`VA_LIMIT` are refused."
     try: x = np.asarray(va, dtype=float)
@@ -154,6 +157,7 @@ def probs_blend(class_labs, p) -> tuple[np.ndarray, np.ndarray]:
     if w.shape != (len(CLASSES),): raise ValueError(f'expected one vector of {len(CLASSES)} class probabilities, got shape {w.shape}')
     return np.einsum('k,kcd->cd', w, np.asarray(class_labs, dtype=float)), w
 
+# %% ../nbs/00b_emotions.ipynb #0de13c64
 def va_blend(class_labs, valence:float, arousal:float, sigma:float=SIGMA_VA) -> tuple[np.ndarray, np.ndarray]:
     "The class palettes (9, 5, 3) blended slot by slot for a circumplex point: (palette (5, 3), weights (9,))."
     w = va_weights(valence, arousal, sigma)

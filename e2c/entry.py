@@ -7,8 +7,8 @@ from __future__ import annotations
 import __future__, ast, importlib, importlib.util, inspect, sys, textwrap
 
 # %% auto #0
-__all__ = ['COMMANDS', 'cli_delegates', 'light_function', 'print_help', 'run', 'e2c_fetch_data', 'e2c_train', 'e2c_eval',
-           'e2c_bridge', 'e2c_replay']
+__all__ = ['COMMANDS', 'cli_delegates', 'cli_settings', 'light_function', 'print_help', 'run', 'e2c_fetch_data', 'e2c_train',
+           'e2c_eval', 'e2c_bridge', 'e2c_replay']
 
 # %% ../nbs/00h_entry.ipynb #4d965593
 COMMANDS = {'e2c-fetch-data': 'e2c.fetch:e2c_fetch_data', 'e2c-train': 'e2c.recipes:e2c_train',
@@ -52,6 +52,14 @@ def cli_delegates(to, # the function (or class) whose parameters the command tak
         f.__signature__ = f.__signature__.replace(parameters=[ev(p) for p in f.__signature__.parameters.values()])
         return f
     return _wrap
+
+# %% ../nbs/00h_entry.ipynb #868f341c
+def cli_settings(f, # a command made with `cli_delegates`
+                 kwargs:dict): # its `**kwargs`
+    "The settings the command `f` took over, each as given in `kwargs` or at its default."
+    f = inspect.unwrap(f)
+    own = f.__code__.co_varnames[:f.__code__.co_argcount + f.__code__.co_kwonlyargcount]
+    return {k: kwargs.get(k, p.default) for k, p in inspect.signature(f).parameters.items() if k not in own and p.kind is not p.VAR_KEYWORD}
 
 # %% ../nbs/00h_entry.ipynb #46e8eccc
 def _find(mod:str, name:str) -> tuple[str, ast.FunctionDef|None]:

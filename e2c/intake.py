@@ -23,6 +23,7 @@ class Reject(ValueError):
     "A request the bridge refuses; `kind` names the counter it goes to."
     def __init__(self, kind:str, msg:str): super().__init__(msg); self.kind = kind
 
+# %% ../nbs/08ab_intake.ipynb #151483c9
 def _is_num(x): return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
 
 def _show(args): return f'{len(args)} argument(s) ' + repr(args)[:80]
@@ -33,6 +34,7 @@ def _check_label(args) -> int:
     try: return get_emotion(args[0]).idx
     except ValueError: raise Reject('unknown_label', f'unknown emotion label {args[0][:60]!r}') from None
 
+# %% ../nbs/08ab_intake.ipynb #bf514e7c
 def _check_index(args) -> int:
     if len(args) != 1 or not _is_num(args[0]) or not float(args[0]).is_integer():
         raise Reject('bad_args', f'{IN_INDEX} takes one integer, got {_show(args)}')
@@ -47,17 +49,20 @@ def _probs_args(args) -> np.ndarray:
     try: return check_probs(args)
     except ValueError as e: raise Reject('bad_probs', str(e)) from None
 
+# %% ../nbs/08ab_intake.ipynb #1ef191ec
 def _check_va(args) -> tuple:
     if len(args) != 2 or not all(map(_is_num, args)): raise Reject('bad_args', f'{IN_VA} takes 2 numbers, got {_show(args)}')
     try: v, a = check_va(args)
     except ValueError as e: raise Reject('bad_va', str(e)) from None
     return float(v), float(a)
 
+# %% ../nbs/08ab_intake.ipynb #244d1b62
 def _check_seconds(args) -> float:
     if len(args) != 1 or not _is_num(args[0]) or not 0 <= args[0] <= 60:
         raise Reject('bad_args', f'{IN_SECONDS} takes one number of seconds in 0..60, got {_show(args)}')
     return float(args[0])
 
+# %% ../nbs/08ab_intake.ipynb #f5f23220
 _HANDLERS = {IN_LABEL: ('index', _check_label), IN_INDEX: ('index', _check_index), IN_PROBS: ('probs', _probs_args),
              IN_VA: ('va', _check_va), IN_SECONDS: ('seconds', _check_seconds)}
 
@@ -68,6 +73,7 @@ def _say(logged:set, kind:str, msg:str):
     logged.add(kind)
     _log.warning(f'{msg} (further {kind} are counted, not logged)')
 
+# %% ../nbs/08ab_intake.ipynb #99f04d82
 INTAKE_COUNTERS = ['received', 'not_allowed', 'handled', 'malformed', 'unknown_address', 'bad_args', 'unknown_label',
                    'bad_index', 'bad_probs', 'bad_va']
 
@@ -127,6 +133,7 @@ def _state(c:Coalescer):
     c.clear()
     return s
 
+# %% ../nbs/08ab_intake.ipynb #ab98513a
 def _merge(c:Coalescer, s):
     "Add the content `s` of another coalescer to `c`, as if its requests had been added after those of `c`."
     if s is None: return
@@ -137,6 +144,7 @@ def _merge(c:Coalescer, s):
 # %% ../nbs/08ab_intake.ipynb #db791f4e
 _BATCH, _NOTES, _NICE = 2e-3, 50, 10   # seconds of reading between updates; refusals shipped per update when verbose; niceness
 
+# %% ../nbs/08ab_intake.ipynb #72a4e0c2
 def _child(sock_fd:int, conn_fd:int, allow:str, verbose:bool, ppid:int):
     "The intake process: read, filter, parse, check, coalesce; ship updates to the parent."
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -151,6 +159,7 @@ def _child(sock_fd:int, conn_fd:int, allow:str, verbose:bool, ppid:int):
     try: _child_loop(it, conn, notes, ppid)
     except (EOFError, OSError): pass           # the parent is gone
 
+# %% ../nbs/08ab_intake.ipynb #4edc6a43
 def _child_loop(it:Intake, conn:Connection, notes:list, ppid:int):
     conn.send(('ready', os.getpid()))
     with selectors.DefaultSelector() as sel:
@@ -167,6 +176,7 @@ def _child_loop(it:Intake, conn:Connection, notes:list, ppid:int):
                 if time.perf_counter() > end: break
             if got: conn.send(_update(it, notes))
 
+# %% ../nbs/08ab_intake.ipynb #f734a80d
 def _update(it:Intake, notes:list) -> tuple:
     "What the parent needs from the child since the last update; resets it."
     u = ('in', {k: v for k, v in it.n.items() if v}, _state(it.coal), it.seconds, notes[:])
@@ -199,6 +209,7 @@ def open(self:ProcessIntake):
         self.fallback.logged = self.logged
         return self
 
+# %% ../nbs/08ab_intake.ipynb #bb99b9b6
 @patch
 def _spawn(self:ProcessIntake):
     if self.conn is not None and self.conn is not self._dead: self.conn.close()
@@ -215,6 +226,7 @@ def _spawn(self:ProcessIntake):
         self.close(); raise RuntimeError(f'it did not say it was ready within {self.timeout:g} s')
     return self
 
+# %% ../nbs/08ab_intake.ipynb #f5d80527
 @patch
 def _recv(self:ProcessIntake):
     try: return self.conn.recv()
@@ -230,6 +242,7 @@ def _apply(self:ProcessIntake, u) -> bool:
     if sec is not None: self.seconds = sec
     return s is not None or sec is not None
 
+# %% ../nbs/08ab_intake.ipynb #4af2bd32
 @patch
 def poll(self:ProcessIntake):
     "Merge one update: None when none waits, else whether it holds requests. Replaces a child that died."

@@ -28,11 +28,13 @@ _log = logging.getLogger('e2c.osc')
 # %% ../nbs/08_osc.ipynb #6a1e9127
 def _pad(b:bytes) -> bytes: return b + b'\0' * (4 - len(b) % 4)
 
+# %% ../nbs/08_osc.ipynb #183928b9
 def _encode(addr:str, tag:str, vals) -> bytes:
     "One OSC message whose arguments all have the type `tag` ('f', 'i' or 's')."
     args = b''.join(_pad(v.encode()) for v in vals) if tag == 's' else struct.pack(f'>{len(vals)}{tag}', *vals)
     return _pad(addr.encode()) + _pad((',' + tag * len(vals)).encode()) + args
 
+# %% ../nbs/08_osc.ipynb #bf74efe2
 def _osc_msg(addr, tag, vals) -> OscMessage: return OscMessage(_encode(addr, tag, vals))   # as python-osc's message, for senders of requests
 
 # %% ../nbs/08_osc.ipynb #141df0ac
@@ -56,6 +58,7 @@ def palette_bundle(lab, # Oklab colours (5, 3), in gamut, darkest → lightest
 _NUM = {'i': ('>i', 4), 'f': ('>f', 4), 'h': ('>q', 8), 'd': ('>d', 8)}
 _CONST = {'T': True, 'F': False, 'N': None, 'I': None}
 
+# %% ../nbs/08_osc.ipynb #5fe0e45e
 def _osc_str(d, i):
     "The padded OSC string at `i`, and the index after it."
     j = d.find(b'\0', i)
@@ -137,6 +140,7 @@ def wait_for(self:FrameRecorder, n:int, timeout:float=2.0) -> bool:
 def close(self:FrameRecorder):
     self._stop.set(); self._thread.join(); self.sock.close()
 
+# %% ../nbs/08_osc.ipynb #00c0ee9a
 @patch
 def __enter__(self:FrameRecorder): return self
 @patch
@@ -147,6 +151,7 @@ def _network(s:str):
     try: return ipaddress.ip_network(s.strip(), strict=False)
     except ValueError: raise ValueError(f"--allow {s.strip()!r} is not an IP address or network (e.g. 192.168.1.20 or 10.0.0.0/24, or any)") from None
 
+# %% ../nbs/08_osc.ipynb #15a11431
 class Allow:
     "The senders whose datagrams are accepted: 'any', or comma-separated addresses and networks."
     def __init__(self, spec:str='any'): # 'any', or e.g. '192.168.1.20,10.0.0.0/24'
@@ -182,6 +187,7 @@ def is_loopback(host:str) -> bool:
     except socket.gaierror: return True      # it cannot be listened on at all: binding says so, in its own words
     return all(ipaddress.ip_address(i[4][0].split('%')[0]).is_loopback for i in infos)
 
+# %% ../nbs/08_osc.ipynb #c42ef037
 def bridge_allow(listen_host:str, # the address the bridge listens on
                  spec:str|None=None # the --allow option: addresses or networks, 'any', or None
                 ) -> Allow:

@@ -67,6 +67,7 @@ def _emit(self:PaletteSender, dgram:bytes, lab):
         self.counters['send_errors'] += 1
         self._send_failed(e)
 
+# %% ../nbs/08a_stream.ipynb #9b5e1021
 @patch
 def _send_failed(self:PaletteSender, e:OSError):
     "Log the first failure of each kind."
@@ -84,6 +85,7 @@ def _drop_pending(self:PaletteSender):
         self.counters['interrupted'] += 1
     self._job = None
 
+# %% ../nbs/08a_stream.ipynb #4e772f30
 def _lab_label(pal, label):
     if not isinstance(pal, Palette): pal = Palette(pal)
     return pal.oklab, (pal.label if label is None else label) or ''
@@ -199,6 +201,7 @@ def wait(self:PaletteSender, timeout:float|None=None) -> bool:
     "Wait for the latest transition to finish; False on timeout."
     return self._last is None or self._last.wait(timeout)
 
+# %% ../nbs/08a_stream.ipynb #d72bfdb4
 @patch(as_prop=True)
 def current(self:PaletteSender) -> Palette|None:
     "The palette shown now (the last frame sent), or None."
@@ -219,6 +222,7 @@ def close(self:PaletteSender):
     for j in (self._job, self._last):
         if j is not None and not j.done: j.interrupted = True; j._done.set()
 
+# %% ../nbs/08a_stream.ipynb #90018d51
 @patch
 def __enter__(self:PaletteSender): return self
 @patch
