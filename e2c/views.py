@@ -75,10 +75,10 @@ def draw_palette(fig, pal:Palette):
     "Show `pal` in a figure's a-b and L panels; returns the figure."
     lab, hx = pal.oklab, pal.hex
     r = max(0.25, 1.15 * float(np.abs(lab[:, 1:]).max()))
-    ab, L, o = _trace(fig, 'ab'), _trace(fig, 'L'), np.argsort(-lab[:, 0], kind='stable')   # big light markers first, small dark ones on top
+    ab, L, order = _trace(fig, 'ab'), _trace(fig, 'L'), np.argsort(-lab[:, 0], kind='stable')   # big light markers first, small dark ones on top
     with fig.batch_update():
-        ab.update(x=lab[o, 1].tolist(), y=lab[o, 2].tolist(), text=[f'{hx[i]}  L {lab[i, 0]:.3f}' for i in o],
-                  marker=dict(color=[hx[i] for i in o], size=(10 + 24 * lab[o, 0]).round(1).tolist()))
+        ab.update(x=lab[order, 1].tolist(), y=lab[order, 2].tolist(), text=[f'{hx[i]}  L {lab[i, 0]:.3f}' for i in order],
+                  marker=dict(color=[hx[i] for i in order], size=(10 + 24 * lab[order, 0]).round(1).tolist()))
         L.update(x=_SLOTS, y=lab[:, 0].tolist(), text=[f'{l:.2f}' for l in lab[:, 0]], customdata=hx, marker_color=hx)
         fig.layout[_axis(ab.xaxis)].range = fig.layout[_axis(ab.yaxis)].range = [-r, r]
     return fig
