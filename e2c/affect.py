@@ -24,9 +24,10 @@ from . import __version__
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['DESCRIPTIONS', 'TARGET_HUMAN', 'AFFECT_SCHEMA', 'ABLATIONS', 'AffectReader', 'AffectDecoder', 'DecoderConfig',
-           'decoder_terms', 'fit_decoder', 'AffectModel', 'build_affect', 'affect_meta', 'affect_from_tensors',
-           'train_affect', 'ablation_decoders', 'ablation_path', 'save_ablation', 'load_ablation']
+__all__ = ['DESCRIPTIONS', 'READER', 'EXTRA_DEV', 'TARGET_HUMAN', 'AFFECT_WEIGHT', 'GATE_Q', 'AFFECT_SCHEMA', 'ABLATIONS',
+           'AffectReader', 'whitener', 'AffectDecoder', 'DecoderConfig', 'decoder_terms', 'fit_decoder', 'AffectModel',
+           'calibrate_gate', 'build_affect', 'affect_meta', 'affect_from_tensors', 'train_affect', 'ablation_decoders',
+           'ablation_path', 'save_ablation', 'load_ablation']
 
 # %% ../nbs/05a_affect.ipynb #c3df9e9b
 DESCRIPTIONS = {
@@ -89,27 +90,86 @@ DESCRIPTIONS = {
 # %% ../nbs/05a_affect.ipynb #aa3f96ee
 class AffectReader(nn.Module):
     "Class probabilities and a (valence, arousal) point for text embeddings, by similarity to class descriptions."
-    def __init__(self, desc_emb, desc_cls, tau:float=0.02):
+    def __init__(self, desc_emb, desc_cls, tau:float=0.02, mu=None, W=None, kappa:float=1.):
         super().__init__()
+        d = np.shape(desc_emb)[1]
         self.register_buffer('desc_emb', torch.as_tensor(np.asarray(desc_emb, dtype=np.float32)))
         self.register_buffer('desc_cls', torch.as_tensor(np.asarray(desc_cls, dtype=np.int64)))
         self.register_buffer('va', torch.as_tensor(VA, dtype=torch.float32))
-        self.tau = tau
+        self.register_buffer('mu', torch.zeros(d) if mu is None else torch.as_tensor(np.asarray(mu, dtype=np.float32)))
+        self.register_buffer('W', torch.eye(d) if W is None else torch.as_tensor(np.asarray(W, dtype=np.float32)))
+        self.tau, self.kappa = tau, kappa
 
     @classmethod
-    def from_encoder(cls, encoder, descriptions:dict=None, tau:float=0.02):
-        "Embed the class descriptions with `encoder`."
+    def from_encoder(cls, encoder, descriptions:dict=None, tau:float=0.02, ref=None, shrink:float=1., kappa:float=1.):
+        "Embed the class descriptions with `encoder`; with `ref` embeddings, compare in their whitened space."
         from e2c.cache import encode_cached
         descriptions = descriptions or DESCRIPTIONS
         texts = [t for c in CLASSES for t in descriptions[c]]
         ids = [i for i, c in enumerate(CLASSES) for _ in descriptions[c]]
-        return cls(encode_cached(encoder, texts, progress=False), ids, tau)
+        emb = torch.as_tensor(encode_cached(encoder, texts, progress=False))
+        if ref is None: return cls(emb, ids, tau, kappa=kappa)
+        mu, W = whitener(ref, shrink)
+        return cls(F.normalize((emb - mu) @ W, dim=1), ids, tau, mu, W, kappa)
+
+    def whiten(self, emb): return F.normalize((emb.float() - self.mu) @ self.W, dim=1)
 
     def forward(self, emb):
-        s = emb.float() @ self.desc_emb.T / self.tau                                   # (N, M)
+        s = self.whiten(emb) @ self.desc_emb.T / self.tau                            # (N, M)
         lse = torch.stack([torch.logsumexp(s[:, self.desc_cls == k], 1) for k in range(len(CLASSES))], 1)
-        p = torch.softmax(lse, 1)
+        p = torch.softmax(self.kappa * lse, 1)
         return p, p @ self.va
+
+
+# %% ../nbs/05a_affect.ipynb #5bc43abc
+def whitener(emb, shrink:float=1.):
+    "Mean and whitening matrix (C + shrink·mean eigenvalue·I)^-½ of embeddings (N, d)."
+    E = torch.as_tensor(np.asarray(emb, dtype=np.float32)); mu = E.mean(0)
+    ev, U = torch.linalg.eigh(torch.cov((E - mu).T))
+    return mu, U @ torch.diag((ev.clamp_min(0) + shrink * ev.mean()).rsqrt()) @ U.T
+
+
+# %% ../nbs/05a_affect.ipynb #02ce45fd
+READER = dict(tau=0.05, shrink=1., kappa=3.)   # the affect model's reader: whitened with the training texts
+
+EXTRA_DEV = {   # a second development set: texts per class, not descriptions, for choosing the reader
+ 'neutral': [
+    'commuting to work as usual', 'filling in a form', 'doing the laundry', 'an average afternoon at the office',
+    'a calm, neutral tone of voice', 'no particular mood', 'okay, fine, nothing to report', 'checking emails',
+    'grocery shopping', 'taking the bus', 'brushing my teeth', 'a standard procedure'],
+ 'alert and excited': [
+    'the big game is about to start', 'buzzing with energy', 'waiting for the concert to begin', 'adventure awaits',
+    'my heart pounds with anticipation', 'the first day of an exciting trip', 'electrified and wide-eyed', "ready to go, let's do this",
+    'a surprise about to be revealed', 'jumping up and down with eagerness', 'the doors open and the crowd rushes in', 'bright-eyed curiosity'],
+ 'elated and happy': [
+    'I got the job!', 'the best news ever', 'dancing for joy', 'a graduation celebration',
+    'reunited with my family', 'over the moon', 'bursting with happiness', 'a perfect summer day with friends',
+    'laughing until it hurts', 'on top of the world', 'a dream come true', 'cheerful and bubbly'],
+ 'contented and serene': [
+    'a cup of tea in a quiet garden', 'satisfied with a day well spent', 'peaceful and fulfilled', 'sitting by the fireplace with a book',
+    'a slow morning at home', 'content with what I have', 'watching the sunset in peace', 'at ease with myself',
+    'a garden in bloom, quietly tended', 'family dinner, all is well', 'a feeling of gentle gratitude', 'the serenity of a mountain meadow'],
+ 'relaxed and calm': [
+    'floating in a warm pool', 'a massage at the spa', 'lying in a hammock', 'a long hot shower',
+    'calm and unhurried', 'a slow walk in the park', 'listening to soft music', 'stretching on a lazy morning',
+    'feet up after work', 'chilled out and carefree', 'a day off with nothing to do', 'loose muscles and a quiet mind'],
+ 'melancholic and bored': [
+    'staring at the ceiling', 'scrolling aimlessly with nothing to do', 'a rainy day stuck indoors', 'looking at old photographs',
+    'the summer is over', 'homesick and wistful', 'a slow, empty afternoon', 'waiting for time to pass',
+    'the house where I grew up', 'uninterested in everything', 'a quiet longing for someone far away', 'the same view every day'],
+ 'sad and depressed': [
+    'a broken heart', 'the death of a loved one', 'feeling empty and hopeless', 'cannot get out of bed',
+    'a lonely hospital room', 'saying goodbye forever', 'rejected and unwanted', 'my dog died',
+    'darkness and despair', 'a heavy heart', 'nobody cares about me', 'lost my job and my home'],
+ 'stressed and upset': [
+    'stuck in traffic and late', 'my boss yelling at me', 'the computer crashed before saving', 'shouting in anger',
+    'a deadline tonight and nothing done', 'everyone wants something from me', 'boiling with rage', 'a heated fight with my partner',
+    'losing my temper', 'nothing works and I am fed up', 'a headache from all the noise', 'insulted and offended'],
+ 'nervous and tense': [
+    'waiting for the test results', 'first day at a new school', 'stage fright before a speech', "a doctor's appointment I fear",
+    'butterflies in my stomach', 'biting my nails', 'a tense silence in the room', 'something feels wrong',
+    'checking the locks again and again', 'a turbulent flight', 'on edge, cannot sit still', 'what if it goes wrong'],
+}
 
 # %% ../nbs/05a_affect.ipynb #eb65a734
 class AffectDecoder(nn.Module):
@@ -187,12 +247,14 @@ def fit_decoder(va, # soft (valence, arousal) of the training texts, (N, 2)
     return dec.eval(), hist
 
 # %% ../nbs/05a_affect.ipynb #8a8f73e4
+AFFECT_WEIGHT, GATE_Q = 0.85, (0.1, 0.5)   # λ, and the validation quantiles of closeness where the gate is fully open / shut
+
 def _smoothstep(x): x = x.clamp(0, 1); return x * x * (3 - 2 * x)
 
 class AffectModel(nn.Module):
     "Text model + affect reader + affect decoder, blended by a novelty gate."
     def __init__(self, content:Text2Palette, reader:AffectReader, decoder:AffectDecoder, bank, k_lo:float, k_hi:float,
-                 weight:float=0.85, k:int=5):
+                 weight:float=AFFECT_WEIGHT, k:int=5):
         super().__init__()
         self.content, self.reader, self.decoder = content, reader, decoder
         bank = torch.as_tensor(np.asarray(bank))
@@ -259,17 +321,21 @@ def from_probs(self:AffectModel, p) -> np.ndarray:
     return np.einsum('nk,kcd->ncd', p, self.class_palettes())
 
 # %% ../nbs/05a_affect.ipynb #4cd507d9
-def build_affect(prep, content:Text2Palette, dcfg:DecoderConfig=None, weight:float=0.85, bank_size:int=8192, seed:int=0):
+def calibrate_gate(m:AffectModel, emb, q=GATE_Q) -> AffectModel:
+    "Set `m`'s gate from the closeness of validation embeddings `emb`: fully open at quantile q[0], shut at q[1]."
+    with torch.no_grad(): close = m.closeness(torch.as_tensor(np.asarray(emb))).numpy()
+    m.k_lo, m.k_hi = (float(np.quantile(close, x)) for x in q)
+    return m
+
+def build_affect(prep, content:Text2Palette, dcfg:DecoderConfig=None, weight:float=AFFECT_WEIGHT, bank_size:int=8192, seed:int=0):
     "Assemble an AffectModel from a trained text model: reader, decoder, bank and gate calibration."
-    reader = AffectReader.from_encoder(prep.encoder)
+    reader = AffectReader.from_encoder(prep.encoder, ref=prep.tr.emb, **READER)
     with torch.no_grad(): p, va = reader(prep.tr.emb)
     dec, dh = fit_decoder(va.numpy(), prep.tr.pal.numpy(), prep.tr.w.numpy() * p.max(1).values.numpy(),
                           dataclasses.replace(dcfg or DecoderConfig(), seed=seed))
     g = torch.Generator().manual_seed(seed)
     bank = prep.tr.emb[torch.randperm(len(prep.tr), generator=g)[:bank_size]]
-    m = AffectModel(content, reader, dec, bank, 0., 1., weight)
-    with torch.no_grad(): close = m.closeness(prep.va.emb).numpy()
-    m.k_lo, m.k_hi = float(np.quantile(close, 0.1)), float(np.quantile(close, 0.5))
+    m = calibrate_gate(AffectModel(content, reader, dec, bank, 0., 1., weight), prep.va.emb)
     return m.eval(), dh
 
 # %% ../nbs/05a_affect.ipynb #13b9f757
@@ -277,7 +343,7 @@ def affect_meta(m:AffectModel, encoder_id:str, **extra) -> dict:
     "Checkpoint metadata of an affect model."
     return dict(arch='affect', encoder_id=encoder_id, encoder_dim=m.d_in, e2c_version=__version__, n_params=n_params(m),
                 model=m.content.config,
-                affect=dict(k_lo=m.k_lo, k_hi=m.k_hi, weight=m.weight, k=m.k, tau=m.reader.tau,
+                affect=dict(k_lo=m.k_lo, k_hi=m.k_hi, weight=m.weight, k=m.k, tau=m.reader.tau, kappa=m.reader.kappa,
                             n_desc=len(m.reader.desc_cls), bank=len(m.bank)), **extra)
 
 AFFECT_SCHEMA = {'encoder_dim': _int(1, 8192), 'affect': {'k_lo': _real(-1, 1), 'k_hi': _real(-1, 1), 'weight': _real(0, 1), 'k': _int(1, 1 << 16),
@@ -287,23 +353,26 @@ def _affect_shapes(meta:dict) -> dict:
     "Tensor name → shape of the reader, bank and decoder an affect checkpoint's metadata implies."
     a, d = meta['affect'], meta['encoder_dim']
     with torch.device('meta'): dec = AffectDecoder()
+    white = {'reader.mu': (d,), 'reader.W': (d, d)} if 'kappa' in a else {}   # checkpoints before whitening lack them
     return {'reader.desc_emb': (a['n_desc'], d), 'reader.desc_cls': (a['n_desc'],), 'reader.va': (len(CLASSES), 2),
-            'bank': (a['bank'], d)} | {f'decoder.{k}': tuple(v.shape) for k, v in dec.state_dict().items()}
+            'bank': (a['bank'], d)} | white | {f'decoder.{k}': tuple(v.shape) for k, v in dec.state_dict().items()}
 
 def affect_from_tensors(tensors:dict, meta:dict, src='checkpoint') -> AffectModel:
     "Rebuild an AffectModel from checkpoint tensors and metadata, checked against `AFFECT_SCHEMA` and its shapes first."
     a = check_meta(meta, AFFECT_SCHEMA, src)['affect']
+    if 'kappa' in a: check_meta(a, {'kappa': _real(1e-3, 1e3)}, src, 'affect.')
     check_tensors(tensors, _affect_shapes(meta), src)
     content = text2palette({k[8:]: v for k, v in tensors.items() if k.startswith('content.')}, meta, src)
-    reader = AffectReader(tensors['reader.desc_emb'], tensors['reader.desc_cls'], a['tau'])
+    reader = AffectReader(tensors['reader.desc_emb'], tensors['reader.desc_cls'], a['tau'], tensors.get('reader.mu'), tensors.get('reader.W'),
+                          a.get('kappa', 1.))
     m = AffectModel(content, reader, AffectDecoder(), tensors['bank'], a['k_lo'], a['k_hi'], a['weight'], a['k'])
-    m.load_state_dict({k: tensors[k] for k in m.state_dict()})
+    m.load_state_dict({k: tensors.get(k, v) for k, v in m.state_dict().items()})
     return m.eval()
 
 # %% ../nbs/05a_affect.ipynb #3bbe31bd
 def train_affect(encoder='minilm', sources=None, epochs:int|None=None, out=None, seed:int=0, resume:bool=False,
                  val_frac:float=0.1, patience:int|None=None, progress:bool=True, verbose:bool=True,
-                 dcfg:DecoderConfig=None, weight:float=0.85,
+                 dcfg:DecoderConfig=None, weight:float=AFFECT_WEIGHT,
                  device:str|None=None): # where the text model trains: auto, cpu, cuda, cuda:N or mps; None: the current setting
     "The full affect recipe; writes one checkpoint to `out`. Returns (model, history, report)."
     dev = resolve_device(device)
