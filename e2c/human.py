@@ -50,6 +50,7 @@ BCP_ANGRY = np.array([r[3] for r in _BCP])
 # %% ../nbs/04b_human.ipynb #0344c771
 SIGMA = 6.   # kernel width in CIEDE2000 units
 
+# %% ../nbs/04b_human.ipynb #248e0a19
 def bcp_weights(lab, sigma:float=SIGMA) -> np.ndarray:
     "Normalised kernel weights (..., 37) of Oklab colours (..., 3) over the BCP-37 colours, by CIEDE2000."
     d = ciede2000(np.asarray(lab, dtype=float)[..., None, :], BCP_OKLAB)
@@ -57,6 +58,7 @@ def bcp_weights(lab, sigma:float=SIGMA) -> np.ndarray:
     w = np.exp(logw - logw.max(-1, keepdims=True))      # far from every rated colour: the nearest ones still decide
     return w / w.sum(-1, keepdims=True)
 
+# %% ../nbs/04b_human.ipynb #b1cb0fc6
 def bcp_score(pal, sigma:float=SIGMA) -> np.ndarray:
     "BCP-37 happy–sad and angry scores (..., 2) of palettes (..., 5, 3), the mean of the colours' kernel scores."
     w = bcp_weights(pal, sigma)
@@ -71,6 +73,7 @@ FAMILIES = ['achromatic', 'red', 'orange', 'yellow', 'chartreuse', 'green', 'cya
 FAMILY_HUES = oklab_to_oklch(BCP_OKLAB[[BCP_NAMES.index(f'S{k}') for k in 'ROYHGCBP']])[:, 2]   # degrees
 C_ACH = 0.04
 
+# %% ../nbs/04b_human.ipynb #b95d4b6e
 def colour_family(lab) -> np.ndarray:
     "Family index into FAMILIES of Oklab colours (..., 3): achromatic under C_ACH, else the nearest BCP hue."
     lch = oklab_to_oklch(np.asarray(lab, dtype=float))
@@ -85,6 +88,7 @@ def family_mass(pal) -> np.ndarray:
     m = (np.eye(len(FAMILIES))[fam] * np.where(fam == 0, C_ACH, C)[..., None]).sum(-2)
     return m / m.sum(-1, keepdims=True)
 
+# %% ../nbs/04b_human.ipynb #608f122b
 def dominant_family(pal) -> np.ndarray:
     "Index into FAMILIES of each palette's largest family share."
     return family_mass(pal).argmax(-1)
@@ -113,11 +117,13 @@ def spearman(x, y) -> float:
     "Spearman rank correlation (no ties expected: continuous scores)."
     return float(np.corrcoef(_rank(np.asarray(x)), _rank(np.asarray(y)))[0, 1])
 
+# %% ../nbs/04b_human.ipynb #96390172
 def order_free(p, q) -> np.ndarray:
     "Order-free palette distance (...): `e2c.losses.matched_dist` over any leading shape."
     p, q = np.broadcast_arrays(np.asarray(p, dtype=float), np.asarray(q, dtype=float))
     return matched_dist(p.reshape(-1, 5, 3), q.reshape(-1, 5, 3)).reshape(p.shape[:-2])
 
+# %% ../nbs/04b_human.ipynb #531f9031
 def hue_gap(p, q) -> np.ndarray:
     "Total variation distance between the family distributions of palettes p and q (0: same hues, 1: none shared)."
     return 0.5 * np.abs(family_mass(p) - family_mass(q)).sum(-1)
@@ -125,6 +131,7 @@ def hue_gap(p, q) -> np.ndarray:
 # %% ../nbs/04b_human.ipynb #3babb162
 UNRESOLVED = [('neutral', 'nervous and tense'), ('sad and depressed', 'nervous and tense')]   # the reference README's
 
+# %% ../nbs/04b_human.ipynb #67ef55f3
 def human_metrics(pals, labels=None) -> dict:
     "Family match, BCP valence Spearman, minimum pairwise distance and the named pairs' hue gaps of class palettes (9, 5, 3); with `labels`, of any labelled palettes."
     pals = np.asarray(pals, dtype=float)
@@ -149,12 +156,14 @@ def what_people_see(pals) -> list[dict]:
 # %% ../nbs/04b_human.ipynb #92d196a5
 SIGMA_OK = 0.06   # training kernel width in ΔEOK
 
+# %% ../nbs/04b_human.ipynb #ea954721
 def bcp_score_t(pal, sigma:float=SIGMA_OK):
     "Differentiable BCP-37 happy–sad and angry scores (..., 2) of palettes (..., 5, 3), kernel over ΔEOK."
     ref = torch.as_tensor(BCP_OKLAB, dtype=pal.dtype)
     w = torch.softmax(-0.5 * (pal[..., None, :] - ref).pow(2).sum(-1) / sigma ** 2, -1)
     return (w @ torch.as_tensor(np.stack([BCP_HAPPY, BCP_ANGRY], -1), dtype=pal.dtype)).mean(-2)
 
+# %% ../nbs/04b_human.ipynb #6068bc96
 def family_mass_t(pal, kappa:float=8., s:float=0.01):
     "Soft family distribution (..., 9) of palettes (..., 5, 3)."
     a, b = pal[..., 1], pal[..., 2]
@@ -164,11 +173,11 @@ def family_mass_t(pal, kappa:float=8., s:float=0.01):
     m = torch.cat([(C_ACH * (1 - chrom))[..., None], (C * chrom)[..., None] * hw], -1).sum(-2)
     return m / m.sum(-1, keepdim=True)
 
+# %% ../nbs/04b_human.ipynb #038106e0
 def order_free_t(p, q):
     "Differentiable order-free palette distance (...) of palettes (..., 5, 3): `e2c.losses.matched_dist` on tensors."
     p, q = torch.broadcast_tensors(p, q)
     return matched_dist(p.reshape(-1, 5, 3), q.reshape(-1, 5, 3)).reshape(p.shape[:-2])
-
 
 # %% ../nbs/04b_human.ipynb #26814e88
 def shown(pal):
@@ -178,6 +187,7 @@ def shown(pal):
 # %% ../nbs/04b_human.ipynb #8c94188d
 _D65 = (0.95047, 1.0, 1.08883)   # the white colour-science's CIELAB uses (CIE 1931 2°, D65)
 
+# %% ../nbs/04b_human.ipynb #fff5fd55
 def oklab_to_cielab_t(lab):
     "Oklab → CIELAB (D65, L in 0–100), differentiable (torch)."
     xyz = oklab_to_xyz(lab) / torch.as_tensor(_D65, dtype=lab.dtype)
@@ -222,6 +232,7 @@ COHERENT_MASK = np.array([[f in COHERENT[c] for f in FAMILIES] for c in CLASSES]
 # %% ../nbs/04b_human.ipynb #79ec813f
 def _pearson(x, y): x, y = x - x.mean(), y - y.mean(); return (x * y).sum() / (x.norm() * y.norm() + 1e-12)
 
+# %% ../nbs/04b_human.ipynb #e93fb445
 def target_terms(X) -> dict:
     "The rules of the class-target problem on class palettes X (9, 5, 3), sorted by lightness, as `shown`; each term is 0 when its rule holds."
     P = shown(X)
@@ -253,6 +264,7 @@ def target_terms(X) -> dict:
 TARGET_WEIGHTS = dict(bcp=10., angry=5., family=10., coherence=30., achromatic=20., tint=10., valdez=5., spread=20., sep=10.,
                       circ=30., gamut=100., anchor=1.)
 
+# %% ../nbs/04b_human.ipynb #9f703fc9
 def fit_class_targets(steps:int=3000, # Adam steps (cosine schedule)
                       lr:float=0.005, # peak learning rate
                       weights:dict=None): # term weights (default TARGET_WEIGHTS)
@@ -281,6 +293,7 @@ CLASS_TARGETS = np.array([   # fit_class_targets() on CPU (float64), rounded to 
 # %% ../nbs/04b_human.ipynb #635170d5
 def _pairs(): return np.triu_indices(len(CLASSES), 1)
 
+# %% ../nbs/04b_human.ipynb #0ac02d93
 def human_terms(dec, cfg, g=None) -> dict:
     "Family, BCP-valence, separation, circumplex, class-gamut and class-target terms of a VA → palette decoder."
     raw = dec(torch.as_tensor(VA, dtype=torch.float32))
@@ -306,6 +319,7 @@ def va_grid(n:int=7) -> np.ndarray:
     g = np.linspace(-1, 1, n)
     return np.array([(v, a) for a in g[::-1] for v in g])
 
+# %% ../nbs/04b_human.ipynb #a8b93a1f
 def va_grid_trends(pals, n:int=7) -> dict:
     "Correlations over the grid: lightness ~ valence, chroma ~ arousal, BCP happy–sad ~ valence."
     pals, u = np.asarray(pals, dtype=float), va_grid(n)
