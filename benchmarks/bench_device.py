@@ -58,7 +58,7 @@ def train_figures(dev, prep, epochs, seeds):
 def generate_figures(dev):
     "Median latency of one prompt through the shipped generator on `dev`, and its raw class palettes."
     from e2c.generate import load_generator
-    from e2c.emotions import CLASSES
+    from e2c.circumplex import CLASSES
     gen = load_generator(device=dev)
     gen.generate('warm up', temperature=0)
     p50, _ = median_time(lambda: gen.generate('a calm morning by the sea', temperature=0), 20)

@@ -34,7 +34,7 @@ def bundle_1870():
     "A 60 kB OSC bundle of 1,870 valid requests, all for the class the transition goes to (so that none changes the target)."
     from pythonosc.osc_bundle_builder import OscBundleBuilder, IMMEDIATELY
     from e2c.osc import _osc_msg, IN_INDEX, IN_PROBS, IN_VA
-    from e2c.emotions import VA
+    from e2c.circumplex import VA
     b = OscBundleBuilder(IMMEDIATELY)
     for k in range(1870):
         b.add_content(_osc_msg(IN_PROBS, 'f', list(np.eye(9)[2])) if k % 100 == 50 else _osc_msg(IN_VA, 'f', list(VA[2]))
@@ -57,7 +57,7 @@ def flooder(port, kind, until, q):
 
 def trial(kind, switch, seconds, fps, intake='process', priority=0):
     from e2c.bridge import Bridge
-    from e2c.emotions import CLASSES
+    from e2c.circumplex import CLASSES
     ctx = mp.get_context('spawn')
     q, fq, ready = ctx.Queue(), ctx.Queue(), ctx.Queue()    # frame times and the flooder's count on their own queues
     n = round(seconds * fps)

@@ -9,7 +9,7 @@ With the shipped generator (`load_generator()`), in one process:
    memory (after a warm-up), at the default temperature and at temperature 0 (and, for information, in the
    reference mode): p50 and p99 over `--reps` rounds of the 9 labels;
 2. latency of `generate(prompt)` for `--free` distinct free-form prompts never seen before (so the text encoder
-   runs each time): the paraphrase sets of e2c.emotions, then phrases made from word lists;
+   runs each time): the paraphrase sets of e2c.circumplex, then phrases made from word lists;
 3. palettes/s for a batch of `--batch` distinct prompts whose embeddings are cached: the vectorised pipeline
    `generate_many` (e2c mode; the reference mode with vectorised diversity; the reference mode as shipped,
    with the Python-loop diversity), next to a straightforward per-palette implementation of the reference
@@ -36,7 +36,7 @@ WHEN = ['at dawn', 'at midnight', 'in late autumn', 'after the rain', 'on a sund
 
 def free_prompts(n, seen, seed=0):
     "`n` distinct prompts not in `seen`: the paraphrase sets, then phrases made from the word lists."
-    from e2c.emotions import PARAPHRASES, DEV_PARAPHRASES
+    from e2c.circumplex import PARAPHRASES, DEV_PARAPHRASES
     ps = [p for d in (PARAPHRASES, DEV_PARAPHRASES) for v in d.values() for p in v]
     combos = [f'{a} {b} {c}' for a, b, c in itertools.product(ADJ, NOUN, WHEN)]
     random.Random(seed).shuffle(combos)
@@ -58,7 +58,7 @@ def profiled(f, on, top=18):
 
 def reference_post_loop(prompts, raw, min_dist):
     "The reference design's post-processing, one palette at a time: its Oklab palettes and hex codes."
-    from e2c.emotions import EMOTIONS, REFERENCE
+    from e2c.circumplex import EMOTIONS, REFERENCE
     from e2c.generate import match_words, enforce_diversity_loop
     from e2c.oklab import oklab_to_srgb, srgb_to_hex
     s = REFERENCE['anchor_scale']
@@ -83,7 +83,7 @@ def main(reps=50, n_free=200, batch=1000, runs=5, checkpoint=None, profile=False
 def _main(reps, n_free, batch, runs, checkpoint, profile):
     import torch
     from e2c.generate import load_generator
-    from e2c.emotions import CLASSES, REFERENCE
+    from e2c.circumplex import CLASSES, REFERENCE
     res = dict(torch=torch.__version__, threads=torch.get_num_threads(), cores=os.cpu_count(), load_average=load_average())
     print(f"torch {res['torch']}, {res['threads']} threads, {res['cores']} cores; load average {res['load_average']}")
     t = time.perf_counter(); gen = load_generator(checkpoint); t_load = time.perf_counter() - t

@@ -42,7 +42,7 @@ def _osc(addr, tag, vals):
     return b.build().dgram
 
 def messages(kind, n):
-    from e2c.emotions import CLASSES, VA
+    from e2c.circumplex import CLASSES, VA
     labels = [_osc('/e2c/emotion/label', 's', [c]) for c in CLASSES]
     if kind == 'label': pool = labels
     else:
@@ -79,7 +79,7 @@ def unity_recorder(q, n, timeout):
 
 def latency_client(q, back, trials):
     "Stand-in Unity and recogniser at once: send a label, time the first frame that carries it."
-    from e2c.emotions import CLASSES
+    from e2c.circumplex import CLASSES
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as r:
         u.bind(('127.0.0.1', 0)); u.settimeout(1.0)
         q.put(u.getsockname()[1])

@@ -27,7 +27,7 @@ import argparse, os, socket, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 from benchtools import load_average, print_json
-from e2c.emotions import CLASSES
+from e2c.circumplex import CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
 PALETTE = "import sys; sys.argv = ['e2c-palette', *sys.argv[1:]]\nfrom e2c.generate import e2c_palette_cli\ne2c_palette_cli()"

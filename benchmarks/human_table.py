@@ -8,7 +8,7 @@
 import json, sys, warnings; warnings.filterwarnings('ignore')
 import numpy as np
 from e2c.generate import load_generator
-from e2c.emotions import EMOTIONS, CLASSES
+from e2c.circumplex import EMOTIONS, CLASSES
 B, A = (json.load(open(f'{d}/metrics.json')) for d in sys.argv[1:3])
 old_ck, new_ck = sys.argv[3:5]
 def col(M, who):

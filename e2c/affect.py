@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .human import human_terms
-from .emotions import EMOTIONS, CLASSES, VA, PAIRS, va_distances, circumplex_r, check_probs, check_va
+from .circumplex import EMOTIONS, CLASSES, VA, PAIRS, va_distances, circumplex_r, check_probs, check_va
 from .oklab import oklab_to_linear
 from .model import Text2Palette, n_params
 from .losses import matched_dist

@@ -13,7 +13,7 @@ from fastcore.script import call_parse
 from .entry import cli_delegates, cli_settings
 from .oklab import gamut_map, EASINGS
 from .palette import Palette, sort_by_lightness
-from .emotions import CLASSES, VA, ANCHORS, SIGMA_VA, check_va, va_weights, probs_blend, va_blend
+from .circumplex import CLASSES, VA, ANCHORS, SIGMA_VA, check_va, va_weights, probs_blend, va_blend
 from .osc import *
 from .osc import _log
 from .device import DeviceError, resolve_device, report_device

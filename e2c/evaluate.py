@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
-from .emotions import EMOTIONS, CLASSES, VA, PAIRS, PARAPHRASES, REFERENCE, REFERENCE_RESULTS_CLIP, TARGETS, va_distances, circumplex_r
+from .circumplex import EMOTIONS, CLASSES, VA, PAIRS, PARAPHRASES, REFERENCE, REFERENCE_RESULTS_CLIP, TARGETS, va_distances, circumplex_r
 from .palette import Palette, palette_dist
 from .oklab import delta_eok, ciede2000, gamut_map, oklab_to_oklch
 from .losses import matched_dist

@@ -15,7 +15,7 @@ from .palette import Palette
 from .access import accessibility_html
 from .views import *
 from .views import _style, _ab_panel, _l_panel, _va_panel, _trace
-from .emotions import CLASSES, VA
+from .circumplex import CLASSES, VA
 from .generate import Generator, MODES, load_generator
 from .osc import UNITY_PORT
 from .stream import PaletteSender

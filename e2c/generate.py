@@ -10,7 +10,7 @@ import numpy as np
 from fastcore.script import call_parse
 from .oklab import gamut_map, clip_srgb, in_gamut, delta_eok, oklab_to_srgb, srgb_to_hex
 from .palette import Palette
-from .emotions import EMOTIONS, CLASSES, VA, REFERENCE, get_emotion, check_va, probs_blend, va_blend
+from .circumplex import EMOTIONS, CLASSES, VA, REFERENCE, get_emotion, check_va, probs_blend, va_blend
 from .palette import sort_by_lightness
 from .device import resolve_device, using_device, report_device
 from fastcore.basics import patch

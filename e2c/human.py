@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from .oklab import ciede2000, oklab_to_oklch, oklab_to_linear, linear_to_oklab, oklab_to_xyz, in_gamut
-from .emotions import EMOTIONS, CLASSES, VA, ANCHORS
+from .circumplex import EMOTIONS, CLASSES, VA, ANCHORS
 from .losses import matched_dist
 from .palette import sort_by_lightness
 

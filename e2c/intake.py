@@ -10,7 +10,7 @@ from pathlib import Path
 from multiprocessing.connection import Connection
 import numpy as np
 import e2c
-from .emotions import CLASSES, get_emotion, check_probs, check_va
+from .circumplex import CLASSES, get_emotion, check_probs, check_va
 from .osc import IN_LABEL, IN_INDEX, IN_PROBS, IN_VA, IN_SECONDS, Allow, parse_osc, _log
 from fastcore.basics import patch
 from .steady import Coalescer

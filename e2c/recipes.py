@@ -11,7 +11,7 @@ from .entry import cli_delegates
 from .checkpoint import CheckpointError, read_checkpoint, read_model, text2palette, save_checkpoint
 from .train import RECIPES, fit, prepare, baselines, model_distances, output_lock, _state_path
 from .affect import affect_from_tensors, train_affect
-from .emotions import CLASSES, EMOTIONS
+from .circumplex import CLASSES, EMOTIONS
 from .encoders import ENCODERS
 from .device import resolve_device, using_device, report_device
 from .files import check_out_file

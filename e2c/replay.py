@@ -12,7 +12,7 @@ from fastcore.basics import patch
 from fastcore.script import call_parse
 from .oklab import transition_frames, gamut_map, delta_eok, srgb_to_hex
 from .palette import palette_dist
-from .emotions import CLASSES, VA, get_emotion, check_probs, check_va
+from .circumplex import CLASSES, VA, get_emotion, check_probs, check_va
 from .steady import Coalescer, Steady
 from .osc import _osc_msg, IN_INDEX, IN_PROBS, IN_VA, FrameRecorder, EMOTION_LABEL, PALETTE_SRGB
 from .bridge import AnchorSource, Bridge, TAU, MARGIN, DWELL

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import numpy as np
 from fastcore.basics import patch, store_attr
-from .emotions import CLASSES, VA, va_weights
+from .circumplex import CLASSES, VA, va_weights
 
 # %% auto #0
 __all__ = ['Coalescer', 'obs_probs', 'Steady']

@@ -10,7 +10,7 @@ import numpy as np
 from fastcore.basics import patch, store_attr
 from .oklab import gamut_map, transition_frames, EASINGS
 from .palette import Palette
-from .emotions import CLASSES, VA, ANCHORS
+from .circumplex import CLASSES, VA, ANCHORS
 from .osc import palette_bundle, UNITY_PORT, PALETTE_HEX, PALETTE_OKLAB, PROGRESS, FRAME, EMOTION_LABEL, _log
 
 # %% auto #0

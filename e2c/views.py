@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from .palette import Palette, _ink
 from .export import FORMATS
-from .emotions import CLASSES, VA
+from .circumplex import CLASSES, VA
 
 # %% auto #0
 __all__ = ['PLOTLY_MIME', 'draw_palette', 'draw_circumplex', 'palette_figure', 'circumplex_figure', 'figure_output',

@@ -7,7 +7,7 @@ import contextlib, io, socket, threading, time
 import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
 from e2c.bridge import Bridge, e2c_bridge
-from e2c.emotions import CLASSES
+from e2c.circumplex import CLASSES
 from e2c.osc import FrameRecorder, EMOTION_LABEL, IN_INDEX
 
 

@@ -7,7 +7,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from e2c.generate import load_generator
 from e2c.osc import FrameRecorder
 from e2c.bridge import Bridge, numpy_va
-from e2c.emotions import CLASSES, VA
+from e2c.circumplex import CLASSES, VA
 
 @pytest.fixture(scope='module')
 def gen(): return load_generator()

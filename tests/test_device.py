@@ -108,7 +108,7 @@ def test_encoders_agree_with_cpu(device):
 @pytest.mark.parametrize('device', ACCELERATORS)
 def test_inference_agrees_with_cpu(device):
     from e2c.generate import load_generator
-    from e2c.emotions import CLASSES
+    from e2c.circumplex import CLASSES
     cpu, acc = load_generator(device='cpu'), load_generator(device=device)
     assert acc.device.startswith(device) and cpu.device == 'cpu'
     assert np.abs(cpu.predict_oklab(CLASSES + PROMPTS) - acc.predict_oklab(CLASSES + PROMPTS)).max() < 1e-4

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
 from e2c.bridge import Bridge
-from e2c.emotions import CLASSES
+from e2c.circumplex import CLASSES
 from e2c.osc import FrameRecorder, EMOTION_LABEL, IN_INDEX, IN_LABEL, IN_PROBS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import pytest
 from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
-from e2c.emotions import CLASSES, VA
+from e2c.circumplex import CLASSES, VA
 from e2c.oklab import delta_eok
 from e2c.osc import OUT_ADDRESSES
 from e2c.stream import PaletteSender

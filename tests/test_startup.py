@@ -2,14 +2,14 @@
 ones printed before the change, and the commands import only what they need (checked in fresh processes).
 
 `startup_hex_before.json` holds what `e2c-palette PROMPT --temperature 0` prints with the encoder of before the change
-(sentence-transformers, no stored class-text embeddings) for the nine classes and every paraphrase of `e2c.emotions`
+(sentence-transformers, no stored class-text embeddings) for the nine classes and every paraphrase of `e2c.circumplex`
 (PARAPHRASES and DEV_PARAPHRASES). First recorded at commit 7559c11; `tools/record-startup-hex` re-records it when the
 shipped checkpoint changes (it did with the class-target decoder of issue 16)."""
 import contextlib, io, json, os, subprocess, sys
 from pathlib import Path
 import numpy as np
 import pytest
-from e2c.emotions import CLASSES, PARAPHRASES, DEV_PARAPHRASES
+from e2c.circumplex import CLASSES, PARAPHRASES, DEV_PARAPHRASES
 from e2c.entry import COMMANDS, print_help, light_function
 
 HERE = Path(__file__).parent

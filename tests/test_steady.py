@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
-from e2c.emotions import CLASSES
+from e2c.circumplex import CLASSES
 from e2c.osc import FrameRecorder, EMOTION_LABEL
 from e2c.bridge import Bridge
 
