@@ -65,7 +65,7 @@ def test_train_on_a_full_disk_is_one_line_and_keeps_the_checkpoint(mounted_tmpfs
     from e2c.train import TrainConfig, fit, synthetic_tensors
     tr, va = synthetic_tensors(256, 16, 0), synthetic_tensors(64, 16, 1)
     cfg = TrainConfig(epochs=2, hidden=64, head_hidden=16, bs=64)
-    def fake_train_model(encoder, sources, recipe, epochs, out, *a, **kw): return fit(tr, va, cfg, out=out, progress=False)
+    def fake_train_model(*a, out=None, **kw): return fit(tr, va, cfg, out=out, progress=False)
     fit(tr, va, cfg, out=tmp_path / 'probe.safetensors', progress=False)       # the sizes the two files take
     ck, st = (tmp_path / 'probe.safetensors').stat().st_size, (tmp_path / 'probe.state.safetensors').stat().st_size
     assert st > ck
