@@ -578,6 +578,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'e2c.palette.Palette.to_dict': ('palette.html#palette.to_dict', 'e2c/palette.py'),
                              'e2c.palette.Palette.to_json': ('palette.html#palette.to_json', 'e2c/palette.py'),
                              'e2c.palette._ink': ('palette.html#_ink', 'e2c/palette.py'),
+                             'e2c.palette.oklab_head': ('palette.html#oklab_head', 'e2c/palette.py'),
                              'e2c.palette.palette_dist': ('palette.html#palette_dist', 'e2c/palette.py'),
                              'e2c.palette.sort_by_lightness': ('palette.html#sort_by_lightness', 'e2c/palette.py')},
             'e2c.paletteset': { 'e2c.paletteset.DataError': ('paletteset.html#dataerror', 'e2c/paletteset.py'),

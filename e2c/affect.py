@@ -16,7 +16,7 @@ from .circumplex import EMOTIONS, CLASSES, VA, PAIRS, va_distances, circumplex_r
 from .oklab import oklab_to_linear
 from .model import Text2Palette, n_params
 from .losses import matched_dist
-from .palette import sort_by_lightness
+from .palette import sort_by_lightness, oklab_head
 from .checkpoint import save_checkpoint, read_checkpoint, text2palette, check_meta, check_tensors, _int, _real
 from .train import fit, prepare, RECIPES, baselines
 from .device import resolve_device, device_name
@@ -179,7 +179,7 @@ class AffectDecoder(nn.Module):
         self.net = nn.Sequential(nn.Linear(2, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 15))
     def forward(self, va):
         o = self.net(va.float()).unflatten(-1, (5, 3))
-        return sort_by_lightness(torch.cat([torch.sigmoid(o[..., :1]), 0.5 * torch.tanh(o[..., 1:])], -1))
+        return sort_by_lightness(oklab_head(o))
 
 # %% ../nbs/05a_affect.ipynb #50cff99f
 TARGET_HUMAN = dict(target=50., gamut=10.)   # `human` weights that train towards e2c.human's CLASS_TARGETS

@@ -12,7 +12,7 @@ from fastcore.basics import patch, store_attr
 from fastcore.script import call_parse
 from .entry import cli_delegates, cli_settings
 from .oklab import gamut_map, EASINGS
-from .palette import Palette, sort_by_lightness
+from .palette import Palette, sort_by_lightness, oklab_head
 from .circumplex import CLASSES, VA, ANCHORS, SIGMA_VA, check_va, va_weights, probs_blend, va_blend
 from .osc import *
 from .osc import _log
@@ -78,7 +78,7 @@ def __call__(self:NumpyDecoder, va) -> np.ndarray:
         x = x @ w + b
         if i < 2: x = 0.5 * x * (1 + _erf(x / math.sqrt(2)).astype(float))   # GELU, exact as torch's default
     o = x.reshape(-1, 5, 3)
-    return sort_by_lightness(np.concatenate([1 / (1 + np.exp(-o[..., :1])), 0.5 * np.tanh(o[..., 1:])], -1)).astype(np.float32)
+    return sort_by_lightness(oklab_head(o)).astype(np.float32)
 
 # %% ../nbs/08b_bridge.ipynb #a8d39cc3
 class _NumpyVA:

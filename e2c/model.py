@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
+from .palette import oklab_head
 
 # %% auto #0
 __all__ = ['keep_mask', 'Dropout', 'Text2Palette', 'n_params']
@@ -62,7 +63,7 @@ class Text2Palette(nn.Module):
         if emb.shape[-1] != self.d_in: raise ValueError(f"Text2Palette expects {self.d_in}-d embeddings, got {emb.shape[-1]}")
         h = F.gelu(self.head1(self.trunk(emb))).unflatten(-1, (self.n_colours, self.head_hidden))
         out = torch.einsum('bkh,khc->bkc', h, self.head2_w.to(h.dtype)) + self.head2_b.to(h.dtype)
-        return torch.cat([torch.sigmoid(out[..., :1]), 0.5 * torch.tanh(out[..., 1:])], -1)
+        return oklab_head(out)
 
 # %% ../nbs/03_model.ipynb #f4ce6e6d
 def n_params(model:nn.Module) -> int:

@@ -10,7 +10,7 @@ from fastcore.basics import patch
 from .oklab import _as3, gamut_map, in_gamut, oklab_to_srgb, srgb_to_hex, oklab_to_hex, hex_to_oklab, oklab_to_oklch, delta_eok
 
 # %% auto #0
-__all__ = ['N_COLOURS', 'Palette', 'sort_by_lightness', 'palette_dist']
+__all__ = ['N_COLOURS', 'Palette', 'sort_by_lightness', 'palette_dist', 'oklab_head']
 
 # %% ../nbs/00a_palette.ipynb #5e50ba8e
 N_COLOURS = 5
@@ -150,3 +150,10 @@ def palette_dist(p, q):
     p = p.oklab if isinstance(p, Palette) else np.asarray(p, dtype=float)
     q = q.oklab if isinstance(q, Palette) else np.asarray(q, dtype=float)
     return delta_eok(p, q).mean(-1)
+
+# %% ../nbs/00a_palette.ipynb #7b6a6bef
+def oklab_head(o):
+    "Raw outputs (..., 3) as Oklab colours: L = sigmoid, a and b = 0.5·tanh; torch tensors or numpy arrays."
+    if hasattr(o, 'sigmoid'): import torch; return torch.cat([torch.sigmoid(o[..., :1]), 0.5 * torch.tanh(o[..., 1:])], -1)
+    o = np.asarray(o)
+    return np.concatenate([1 / (1 + np.exp(-o[..., :1])), 0.5 * np.tanh(o[..., 1:])], -1)

@@ -68,6 +68,7 @@ ONCE = {  # a concept: a pattern that only its definition contains (all hits in 
     'circumplex kernel': r"2 \* sigma \*\* 2|0\.25 \*\* 2",
     'probability check': r"def \w*check_probs",
     'file sha256': r"def \w*sha256_file",
+    'Oklab output head': r"0\.5 \* (torch|np)\.tanh",
     'dropout lookup': r"trunk\[3\]\.p",
 }
 
