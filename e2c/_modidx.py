@@ -640,6 +640,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                             'e2c.replay.simulate': ('replay.html#simulate', 'e2c/replay.py'),
                             'e2c.replay.steadiness': ('replay.html#steadiness', 'e2c/replay.py'),
                             'e2c.replay.synthetic_session': ('replay.html#synthetic_session', 'e2c/replay.py')},
+            'e2c.sanity': {'e2c.sanity.valence_signs': ('sanity.html#valence_signs', 'e2c/sanity.py')},
             'e2c.steady': { 'e2c.steady.Coalescer': ('steady.html#coalescer', 'e2c/steady.py'),
                             'e2c.steady.Coalescer.__init__': ('steady.html#coalescer.__init__', 'e2c/steady.py'),
                             'e2c.steady.Coalescer.__len__': ('steady.html#coalescer.__len__', 'e2c/steady.py'),
