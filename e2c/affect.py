@@ -24,10 +24,10 @@ from . import __version__
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['DESCRIPTIONS', 'READER', 'EXTRA_DEV', 'TARGET_HUMAN', 'AFFECT_WEIGHT', 'GATE_Q', 'AFFECT_SCHEMA', 'ABLATIONS',
-           'AffectReader', 'whitener', 'AffectDecoder', 'DecoderConfig', 'decoder_terms', 'fit_decoder', 'AffectModel',
-           'calibrate_gate', 'build_affect', 'affect_meta', 'affect_from_tensors', 'train_affect', 'ablation_decoders',
-           'ablation_path', 'save_ablation', 'load_ablation']
+__all__ = ['DESCRIPTIONS', 'READER', 'EXTRA_DEV', 'TARGET_HUMAN', 'AFFECT_WEIGHT', 'GATE_Q', 'SHARPEN', 'AFFECT_SCHEMA',
+           'ABLATIONS', 'AffectReader', 'whitener', 'AffectDecoder', 'DecoderConfig', 'decoder_terms', 'fit_decoder',
+           'AffectModel', 'va_point', 'calibrate_gate', 'build_affect', 'affect_meta', 'affect_from_tensors',
+           'train_affect', 'ablation_decoders', 'ablation_path', 'save_ablation', 'load_ablation']
 
 # %% ../nbs/05a_affect.ipynb #c3df9e9b
 DESCRIPTIONS = {
@@ -248,19 +248,20 @@ def fit_decoder(va, # soft (valence, arousal) of the training texts, (N, 2)
 
 # %% ../nbs/05a_affect.ipynb #8a8f73e4
 AFFECT_WEIGHT, GATE_Q = 0.85, (0.1, 0.5)   # λ, and the validation quantiles of closeness where the gate is fully open / shut
+SHARPEN = 2.   # β: the decoder reads the point of the class probabilities raised to β (see `va_point`)
 
 def _smoothstep(x): x = x.clamp(0, 1); return x * x * (3 - 2 * x)
 
 class AffectModel(nn.Module):
     "Text model + affect reader + affect decoder, blended by a novelty gate."
     def __init__(self, content:Text2Palette, reader:AffectReader, decoder:AffectDecoder, bank, k_lo:float, k_hi:float,
-                 weight:float=AFFECT_WEIGHT, k:int=5):
+                 weight:float=AFFECT_WEIGHT, k:int=5, sharpen:float=SHARPEN):
         super().__init__()
         self.content, self.reader, self.decoder = content, reader, decoder
         bank = torch.as_tensor(np.asarray(bank))
         if bank.dtype != torch.int8: bank = (bank.float() * 127).round().clamp(-127, 127).to(torch.int8)
         self.register_buffer('bank', bank)   # unit vectors stored as int8 (×127): 4× smaller, similarities within ~0.01
-        self.k_lo, self.k_hi, self.weight, self.k = float(k_lo), float(k_hi), float(weight), k
+        self.k_lo, self.k_hi, self.weight, self.k, self.sharpen = float(k_lo), float(k_hi), float(weight), k, float(sharpen)
         self.d_in = content.d_in
 
     def closeness(self, emb):
@@ -275,12 +276,19 @@ class AffectModel(nn.Module):
         "1 for prompts unlike the training texts, 0 for prompts like them."
         return 1 - _smoothstep((self.closeness(emb) - self.k_lo) / (self.k_hi - self.k_lo))
 
+# %% ../nbs/05a_affect.ipynb #9c1d4e62
+def va_point(p, va, beta:float=1.):
+    "(valence, arousal) of class probabilities `p` (N, 9) over class positions `va` (9, 2), sharpened to p^β."
+    q = p.clamp_min(0) ** beta
+    return (q / q.sum(1, keepdim=True)) @ va
+
 # %% ../nbs/05a_affect.ipynb #e360646d
 @patch
 def explain(self:AffectModel, emb, va=None, gate=None, weight=None) -> dict:
     "All parts of the affect model's prediction for embeddings `emb` (N, d)."
     emb = emb.float().to(self.bank.device)      # on the model's device (see e2c.device); the parts come back there
-    p, va = self.reader(emb) if va is None else (None, torch.as_tensor(np.asarray(va), dtype=torch.float32, device=emb.device).reshape(-1, 2).expand(len(emb), 2))
+    if va is None: p = self.reader(emb)[0]; va = va_point(p, self.reader.va, self.sharpen)
+    else: p, va = None, torch.as_tensor(np.asarray(va), dtype=torch.float32, device=emb.device).reshape(-1, 2).expand(len(emb), 2)
     g = self.gate(emb) if gate is None else torch.as_tensor(np.asarray(gate), dtype=torch.float32, device=emb.device).reshape(-1).expand(len(emb))
     lam = (self.weight if weight is None else weight) * g
     content, affect = sort_by_lightness(self.content(emb)), self.decoder(va)
@@ -343,7 +351,7 @@ def affect_meta(m:AffectModel, encoder_id:str, **extra) -> dict:
     "Checkpoint metadata of an affect model."
     return dict(arch='affect', encoder_id=encoder_id, encoder_dim=m.d_in, e2c_version=__version__, n_params=n_params(m),
                 model=m.content.config,
-                affect=dict(k_lo=m.k_lo, k_hi=m.k_hi, weight=m.weight, k=m.k, tau=m.reader.tau, kappa=m.reader.kappa,
+                affect=dict(k_lo=m.k_lo, k_hi=m.k_hi, weight=m.weight, k=m.k, tau=m.reader.tau, kappa=m.reader.kappa, sharpen=m.sharpen,
                             n_desc=len(m.reader.desc_cls), bank=len(m.bank)), **extra)
 
 AFFECT_SCHEMA = {'encoder_dim': _int(1, 8192), 'affect': {'k_lo': _real(-1, 1), 'k_hi': _real(-1, 1), 'weight': _real(0, 1), 'k': _int(1, 1 << 16),
@@ -361,11 +369,12 @@ def affect_from_tensors(tensors:dict, meta:dict, src='checkpoint') -> AffectMode
     "Rebuild an AffectModel from checkpoint tensors and metadata, checked against `AFFECT_SCHEMA` and its shapes first."
     a = check_meta(meta, AFFECT_SCHEMA, src)['affect']
     if 'kappa' in a: check_meta(a, {'kappa': _real(1e-3, 1e3)}, src, 'affect.')
+    if 'sharpen' in a: check_meta(a, {'sharpen': _real(1e-3, 1e3)}, src, 'affect.')   # before it: the mean point (β = 1)
     check_tensors(tensors, _affect_shapes(meta), src)
     content = text2palette({k[8:]: v for k, v in tensors.items() if k.startswith('content.')}, meta, src)
     reader = AffectReader(tensors['reader.desc_emb'], tensors['reader.desc_cls'], a['tau'], tensors.get('reader.mu'), tensors.get('reader.W'),
                           a.get('kappa', 1.))
-    m = AffectModel(content, reader, AffectDecoder(), tensors['bank'], a['k_lo'], a['k_hi'], a['weight'], a['k'])
+    m = AffectModel(content, reader, AffectDecoder(), tensors['bank'], a['k_lo'], a['k_hi'], a['weight'], a['k'], a.get('sharpen', 1.))
     m.load_state_dict({k: tensors.get(k, v) for k, v in m.state_dict().items()})
     return m.eval()
 
