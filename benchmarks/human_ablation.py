@@ -4,6 +4,7 @@ evaluation chapter's ablation row for each, as Markdown.
 
     python benchmarks/human_ablation.py [--checkpoint PATH] [--epochs 30] [--only NAME ...]
 """
+from __future__ import annotations
 import argparse, dataclasses, sys
 import numpy as np, pandas as pd, torch
 from e2c.generate import load_generator
@@ -21,19 +22,23 @@ VARIANTS = {
     'no human terms': ('family', 'bcp', 'sep', 'circ', 'gamut'),   # = row 10 of the evaluation chapter's ablation
 }
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--checkpoint', default=None); ap.add_argument('--epochs', type=int, default=30)
-    ap.add_argument('--only', nargs='*', default=None)
-    a = ap.parse_args()
-    torch.set_num_threads(1)
-    gen = load_generator(a.checkpoint); prep = prepare(gen.encoder, verbose=False)
+def main(checkpoint:str|None=None, # checkpoint (default: the shipped one)
+         epochs:int=30, # decoder epochs of each variant
+         only:list|None=None) -> dict: # variants to run (default: all)
+    "Print the ablation table; return its rows, {variant: ablation row}."
+    threads = torch.get_num_threads(); torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(): return _run(checkpoint, epochs, only)   # the global torch generator left as it was
+    finally: torch.set_num_threads(threads)
+
+def _run(checkpoint, epochs, only):
+    gen = load_generator(checkpoint); prep = prepare(gen.encoder, verbose=False)
     with torch.no_grad(): p, va = gen.model.reader(prep.tr.emb)
     w = prep.tr.w.numpy() * p.max(1).values.numpy()
-    base = DecoderConfig(epochs=a.epochs)
+    base = DecoderConfig(epochs=epochs)
     rows = {}
     for name, drop in VARIANTS.items():
-        if a.only and name not in a.only: continue
+        if only and name not in only: continue
         if drop is None: g2 = gen
         else:
             cfg = dataclasses.replace(base, human={k: v for k, v in base.human.items() if k not in drop})
@@ -42,5 +47,11 @@ def main():
         rows[name] = ablation_row(g2, prep)
         print(name, {k: round(v, 3) for k, v in rows[name].items()}, file=sys.stderr, flush=True)
     print(_md(pd.DataFrame(rows).T))
+    return rows
 
-if __name__ == '__main__': main()
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--checkpoint', default=None); ap.add_argument('--epochs', type=int, default=30)
+    ap.add_argument('--only', nargs='*', default=None)
+    a = ap.parse_args()
+    main(a.checkpoint, a.epochs, a.only)

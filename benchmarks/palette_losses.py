@@ -8,6 +8,7 @@ likely class gets right is lost. Prints Markdown.
 Steps: the decoder at the most likely class's point; the decoder at the reader's point (`va_point`, with the
 checkpoint's β or --sharpen); blended with the text model by λ·gate; the full pipeline (diversity, gamut map).
 """
+from __future__ import annotations
 import argparse
 import numpy as np, torch
 from e2c.generate import load_generator, diversify, finish
@@ -16,14 +17,21 @@ from e2c.affect import EXTRA_DEV, va_point
 from e2c.evaluate import _pals, class_prompts
 from e2c.palette import palette_dist
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--checkpoint', default=None); ap.add_argument('--sharpen', type=float, default=None)
-    ap.add_argument('--texts', action='store_true', help='list the texts lost')
-    a = ap.parse_args()
-    torch.set_num_threads(1)
-    gen = load_generator(a.checkpoint); m = gen.model
-    if a.sharpen is not None: m.sharpen = a.sharpen
+STEPS = ['argmax point', 'reader point', 'blend', 'pipeline']
+
+def main(checkpoint:str|None=None, # checkpoint (default: the shipped one)
+         sharpen:float|None=None, # β of the reader's point (default: the checkpoint's)
+         texts:bool=False) -> dict: # list the texts lost
+    "Print the table; return its figures, {set: {texts, reader, step accuracies, lost per step}}."
+    threads = torch.get_num_threads(); torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(): return _run(checkpoint, sharpen, texts)   # the global torch generator left as it was
+    finally: torch.set_num_threads(threads)
+
+def _run(checkpoint, sharpen, show):
+    gen = load_generator(checkpoint); m = gen.model
+    if sharpen is not None: m.sharpen = sharpen
+    res = {}
     cls = _pals(gen, class_prompts(), temperature=0)
     near = lambda p: palette_dist(np.asarray(p, float)[:, None], cls[None]).argmin(1)
     done = lambda p: finish(diversify(np.asarray(p, float), 'vectorised'), 'map')
@@ -38,7 +46,15 @@ def main():
         for s in steps: lost.append(ok & (s != y)); ok = ok & (s == y)
         print(f'| {name} | {len(y)} | {np.mean(am == y):.3f} | ' + ' | '.join(f'{np.mean(s == y):.3f}' for s in steps)
               + ' | ' + ' | '.join(str(l.sum()) for l in lost) + f' | {np.sum((am == y) & (steps[-1] != y))} |')
-        if a.texts:
+        res[name] = dict(texts=len(y), reader=float(np.mean(am == y)), accuracy={k: float(np.mean(st == y)) for k, st in zip(STEPS, steps)},
+                         lost={k: int(l.sum()) for k, l in zip(STEPS, lost)})
+        if show:
             for i in np.where(np.any(lost, 0))[0]: print(f'  {texts[i]!r}: {CLASSES[y[i]]} → {CLASSES[steps[-1][i]]}')
+    return res
 
-if __name__ == '__main__': main()
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--checkpoint', default=None); ap.add_argument('--sharpen', type=float, default=None)
+    ap.add_argument('--texts', action='store_true', help='list the texts lost')
+    a = ap.parse_args()
+    main(a.checkpoint, a.sharpen, a.texts)

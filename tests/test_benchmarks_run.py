@@ -190,3 +190,19 @@ def test_bench_startup(monkeypatch):
     assert set(c) == {'torch', 'help e2c-palette', 'numpy'} and 'failed' not in res
     assert c['torch']['time_ratio'] == 1 and c['torch']['mem_ratio'] == 1
     assert all(v['s'] > 0 and v['peak_mb'] > 0 and v['mem_ratio'] > 0 for v in c.values()), c
+
+def test_palette_losses(monkeypatch, capsys):
+    res = bench('palette_losses', monkeypatch).main()
+    check_json(res)
+    assert set(res) == {'DEV_PARAPHRASES', 'EXTRA_DEV'}
+    for r in res.values():
+        assert r['texts'] > 50 and 0 < r['reader'] <= 1 and set(r['accuracy']) == set(r['lost'])
+        assert sum(r['lost'].values()) <= r['reader'] * r['texts'] + 1e-9     # only texts the reader got right are lost
+    assert '| EXTRA_DEV |' in capsys.readouterr().out
+
+def test_human_ablation(monkeypatch, capsys):
+    res = bench('human_ablation', monkeypatch).main(epochs=1, only=['no family term'])
+    assert list(res) == ['no family term']
+    row = res['no family term']
+    assert 0 <= row['family_match'] <= 1 and 0 < row['held_out'] < 1
+    assert 'no family term' in capsys.readouterr().out
