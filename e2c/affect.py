@@ -178,8 +178,8 @@ class AffectDecoder(nn.Module):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(2, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 15))
     def forward(self, va):
-        o = self.net(va.float()).unflatten(-1, (5, 3))
-        return sort_by_lightness(oklab_head(o))
+        raw = self.net(va.float()).unflatten(-1, (5, 3))
+        return sort_by_lightness(oklab_head(raw))
 
 # %% ../nbs/05a_affect.ipynb #50cff99f
 TARGET_HUMAN = dict(target=50., gamut=10.)   # `human` weights that train towards e2c.human's CLASS_TARGETS

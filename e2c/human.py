@@ -238,7 +238,7 @@ def target_terms(X) -> dict:
     P = shown(X)
     v, a = (torch.as_tensor(VA[:, k], dtype=P.dtype) for k in (0, 1))
     sc, m, mh = bcp_score_ct(P), family_mass_t(P, kappa=20.), family_mass_t(P, kappa=60.)
-    L, C, T = P[..., 0], (P[..., 1:].pow(2).sum(-1) + 1e-9).sqrt(), torch.as_tensor(TARGET_IDX)
+    L, C, tgt = P[..., 0], (P[..., 1:].pow(2).sum(-1) + 1e-9).sqrt(), torch.as_tensor(TARGET_IDX)
     ne, sa, st = (CLASSES.index(c) for c in ('neutral', 'sad and depressed', 'stressed and upset'))
     lo, hi = np.nonzero(VA[:, 0][:, None] < VA[:, 0][None])
     i, j = np.triu_indices(len(CLASSES), 1); k1, k2 = np.triu_indices(5, 1)
@@ -247,9 +247,9 @@ def target_terms(X) -> dict:
     return dict(
         bcp=(sc[lo, 0] - sc[hi, 0] + 15 * (v[hi] - v[lo]) + 2).relu().mean() / 10,
         angry=(sc[torch.arange(len(P)) != st, 1].max() + 10 - sc[st, 1]).relu() / 10,
-        family=(mh.masked_fill(F.one_hot(T, len(FAMILIES)).bool(), -1).max(-1).values - mh[torch.arange(len(P)), T] + 0.3).relu().mean(),
+        family=(mh.masked_fill(F.one_hot(tgt, len(FAMILIES)).bool(), -1).max(-1).values - mh[torch.arange(len(P)), tgt] + 0.3).relu().mean(),
         coherence=(m * torch.as_tensor(1 - COHERENT_MASK, dtype=P.dtype)).sum(-1).mean(),
-        achromatic=(C[T == 0] - 0.03).relu().mean(),
+        achromatic=(C[tgt == 0] - 0.03).relu().mean(),
         tint=((P[ne, :, 2] + 0.012).relu().mean() + (P[ne, :, 1].abs() - 0.006).relu().mean() + (P[sa, :, 2] + 0.005).relu().mean()
               + (P[sa, :, 1].abs() - 0.008).relu().mean() + (0.62 - L[ne].mean()).relu() + (0.3 - L[ne]).relu().mean()
               + (L[sa].mean() - 0.36).relu() + (L[sa] - 0.7).relu().mean()),
