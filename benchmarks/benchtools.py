@@ -1,5 +1,5 @@
 """Helpers shared by the benchmark scripts in benchmarks/ (run as `python benchmarks/bench_*.py`, which puts this folder on the path)."""
-import json, math, os, time
+import contextlib, json, math, os, time
 from pathlib import Path
 import numpy as np
 
@@ -31,3 +31,12 @@ def jsonable(x):
 def print_json(res):
     "Print a benchmark's figures (the dict its `main` returns) as JSON."
     print(json.dumps(jsonable(res), indent=2, ensure_ascii=False, allow_nan=False))
+
+@contextlib.contextmanager
+def one_torch_thread():
+    "Run the block on one torch thread (the 2-core machines' setting) with its own torch generator; both restored after."
+    import torch
+    threads = torch.get_num_threads(); torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(): yield
+    finally: torch.set_num_threads(threads)

@@ -7,6 +7,7 @@ evaluation chapter's ablation row for each, as Markdown.
 from __future__ import annotations
 import argparse, dataclasses, sys
 import numpy as np, pandas as pd, torch
+from benchtools import one_torch_thread
 from e2c.generate import load_generator
 from e2c.train import prepare
 from e2c.affect import fit_decoder, DecoderConfig
@@ -26,10 +27,7 @@ def main(checkpoint:str|None=None, # checkpoint (default: the shipped one)
          epochs:int=30, # decoder epochs of each variant
          only:list|None=None) -> dict: # variants to run (default: all)
     "Print the ablation table; return its rows, {variant: ablation row}."
-    threads = torch.get_num_threads(); torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(): return _run(checkpoint, epochs, only)   # the global torch generator left as it was
-    finally: torch.set_num_threads(threads)
+    with one_torch_thread(): return _run(checkpoint, epochs, only)
 
 def _run(checkpoint, epochs, only):
     gen = load_generator(checkpoint); prep = prepare(gen.encoder, verbose=False)

@@ -11,6 +11,7 @@ checkpoint's β or --sharpen); blended with the text model by λ·gate; the full
 from __future__ import annotations
 import argparse
 import numpy as np, torch
+from benchtools import one_torch_thread
 from e2c.generate import load_generator, diversify, finish
 from e2c.circumplex import CLASSES, VA, DEV_PARAPHRASES
 from e2c.affect import EXTRA_DEV, va_point
@@ -23,10 +24,7 @@ def main(checkpoint:str|None=None, # checkpoint (default: the shipped one)
          sharpen:float|None=None, # β of the reader's point (default: the checkpoint's)
          texts:bool=False) -> dict: # list the texts lost
     "Print the table; return its figures, {set: {texts, reader, step accuracies, lost per step}}."
-    threads = torch.get_num_threads(); torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(): return _run(checkpoint, sharpen, texts)   # the global torch generator left as it was
-    finally: torch.set_num_threads(threads)
+    with one_torch_thread(): return _run(checkpoint, sharpen, texts)
 
 def _run(checkpoint, sharpen, show):
     gen = load_generator(checkpoint); m = gen.model
