@@ -88,6 +88,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                             'e2c.bridge._class_table': ('bridge.html#_class_table', 'e2c/bridge.py'),
                             'e2c.bridge._interrupt': ('bridge.html#_interrupt', 'e2c/bridge.py'),
                             'e2c.bridge._listen_socket': ('bridge.html#_listen_socket', 'e2c/bridge.py'),
+                            'e2c.bridge.check_settings': ('bridge.html#check_settings', 'e2c/bridge.py'),
                             'e2c.bridge.e2c_bridge': ('bridge.html#e2c_bridge', 'e2c/bridge.py'),
                             'e2c.bridge.load_source': ('bridge.html#load_source', 'e2c/bridge.py'),
                             'e2c.bridge.numpy_va': ('bridge.html#numpy_va', 'e2c/bridge.py')},

@@ -22,8 +22,8 @@ from .steady import Coalescer, Steady
 from .intake import Reject, Intake, ProcessIntake, _say, _check_label, _check_index, _probs_args, _check_va
 
 # %% auto #0
-__all__ = ['INTAKES', 'TAU', 'MARGIN', 'DWELL', 'PaletteSource', 'AnchorSource', 'NumpyDecoder', 'numpy_va', 'Bridge',
-           'load_source', 'e2c_bridge']
+__all__ = ['INTAKES', 'TAU', 'MARGIN', 'DWELL', 'PaletteSource', 'AnchorSource', 'NumpyDecoder', 'numpy_va', 'check_settings',
+           'Bridge', 'load_source', 'e2c_bridge']
 
 # %% ../nbs/08b_bridge.ipynb #4038c437
 @runtime_checkable
@@ -127,9 +127,19 @@ def _listen_socket(host, port, rcvbuf):
     except OSError: sock.close(); raise
     return sock
 
-# %% ../nbs/08b_bridge.ipynb #53d5b918
+# %% ../nbs/08b_bridge.ipynb #3fa92bce
 INTAKES = dict(process=ProcessIntake, thread=Intake)
 
+def check_settings(seconds:float, fps:float, easing:str, keepalive:float|None, priority:int, intake:str, dash:str=''):
+    "Raise a `ValueError` naming the first impossible setting (as `dash` + its name: `--fps` for the command)."
+    if easing not in EASINGS: raise ValueError(f"unknown {dash}easing {easing!r}; choose from {', '.join(EASINGS)}")
+    if not 0 < fps <= 1000: raise ValueError(f'{dash}fps {fps} must lie in (0, 1000]')
+    if not 0 <= seconds <= 60: raise ValueError(f'{dash}seconds {seconds} must lie in [0, 60]')
+    if not 0 <= (keepalive or 0) < math.inf: raise ValueError(f'{dash}keepalive {keepalive} must be a number of seconds ≥ 0 (0: never)')
+    if not 0 <= priority <= 99: raise ValueError(f'{dash}priority {priority} must lie in 0..99')
+    if intake not in INTAKES: raise ValueError(f"unknown {dash}intake {intake!r}; choose from {', '.join(INTAKES)}")
+
+# %% ../nbs/08b_bridge.ipynb #53d5b918
 class Bridge:
     "Listens for the emotion recogniser over OSC and streams the matching palette transitions to Unity."
     def __init__(self, source:PaletteSource|None=None, # palette source (default: `AnchorSource()`; a generator's points are decoded with `numpy_va`)
@@ -149,11 +159,8 @@ class Bridge:
                  intake:str='process'): # where datagrams are read and parsed: process (a child process; frames keep time during a flood) or thread
         self.source = AnchorSource() if source is None else numpy_va(source)   # points without torch per request
         self.palettes = _class_table(self.source)
-        if easing not in EASINGS: raise ValueError(f"unknown easing {easing!r}; choose from {', '.join(EASINGS)}")
-        if not (0 < fps <= 1000 and 0 <= seconds <= 60): raise ValueError(f'need 0 < fps ≤ 1000 and 0 ≤ seconds ≤ 60, got {fps}, {seconds}')
+        check_settings(seconds, fps, easing, keepalive, priority, intake)
         keepalive = keepalive or None
-        if keepalive is not None and not 0 < keepalive < math.inf: raise ValueError(f'keepalive must be a positive number of seconds, got {keepalive}')
-        if intake not in INTAKES: raise ValueError(f"unknown intake {intake!r}; choose from {', '.join(INTAKES)}")
         self.steady = Steady(tau, margin, dwell)
         self.allow = allow if isinstance(allow, Allow) else Allow(allow)
         if switch_interval is None: switch_interval = 5e-4 if intake == 'thread' else 0   # what bench_flood measured best for each
@@ -355,13 +362,9 @@ def _check_options(listen_port, unity_port, duration, tau, margin, dwell, second
     "One line for the first bad option, exit status 2."
     for name, v, lo in (('--listen-port', listen_port, 0), ('--unity-port', unity_port, 1)):
         if not lo <= v <= 65535: _bad(f'{name} {v} is not a UDP port ({lo}..65535)')
-    if easing not in EASINGS: _bad(f"unknown --easing {easing!r}; choose from {', '.join(EASINGS)}")
-    if not 0 < fps <= 1000: _bad(f'--fps {fps} must lie in (0, 1000]')
-    if not 0 <= seconds <= 60: _bad(f'--seconds {seconds} must lie in [0, 60]')
-    for name, v in (('--keepalive', keepalive or 0), ('--duration', duration)):
-        if not 0 <= v < math.inf: _bad(f'{name} {v} must be a number of seconds ≥ 0 (0: {"never" if name == "--keepalive" else "until Ctrl-C"})')
-    if not 0 <= priority <= 99: _bad(f'--priority {priority} must lie in 0..99')
-    if intake not in INTAKES: _bad(f"unknown --intake {intake!r}; choose from {', '.join(INTAKES)}")
+    try: check_settings(seconds, fps, easing, keepalive, priority, intake, '--')
+    except ValueError as e: _bad(str(e))
+    if not 0 <= duration < math.inf: _bad(f'--duration {duration} must be a number of seconds ≥ 0 (0: until Ctrl-C)')
     try: Steady(tau, margin, dwell)
     except ValueError as e: _bad(f'--{e}')
 
