@@ -42,6 +42,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                             'e2c.affect.fit_decoder': ('affect.html#fit_decoder', 'e2c/affect.py'),
                             'e2c.affect.load_ablation': ('affect.html#load_ablation', 'e2c/affect.py'),
                             'e2c.affect.save_ablation': ('affect.html#save_ablation', 'e2c/affect.py'),
+                            'e2c.affect.soft_targets': ('affect.html#soft_targets', 'e2c/affect.py'),
                             'e2c.affect.train_affect': ('affect.html#train_affect', 'e2c/affect.py'),
                             'e2c.affect.va_point': ('affect.html#va_point', 'e2c/affect.py'),
                             'e2c.affect.whitener': ('affect.html#whitener', 'e2c/affect.py')},

@@ -26,8 +26,9 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['DESCRIPTIONS', 'READER', 'EXTRA_DEV', 'TARGET_HUMAN', 'AFFECT_WEIGHT', 'GATE_Q', 'SHARPEN', 'AFFECT_SCHEMA',
            'ABLATIONS', 'AffectReader', 'whitener', 'AffectDecoder', 'DecoderConfig', 'decoder_terms', 'fit_decoder',
-           'AffectModel', 'va_point', 'calibrate_gate', 'build_affect', 'affect_meta', 'affect_from_tensors',
-           'train_affect', 'ablation_decoders', 'ablation_path', 'save_ablation', 'load_ablation']
+           'AffectModel', 'va_point', 'soft_targets', 'calibrate_gate', 'build_affect', 'affect_meta',
+           'affect_from_tensors', 'train_affect', 'ablation_decoders', 'ablation_path', 'save_ablation',
+           'load_ablation']
 
 # %% ../nbs/05a_affect.ipynb #c3df9e9b
 DESCRIPTIONS = {
@@ -328,6 +329,12 @@ def from_probs(self:AffectModel, p) -> np.ndarray:
     p = check_probs(p).reshape(-1, len(CLASSES))
     return np.einsum('nk,kcd->ncd', p, self.class_palettes())
 
+# %% ../nbs/05a_affect.ipynb #4e88c276
+def soft_targets(reader:AffectReader, tr) -> tuple:
+    "The decoder's training data from tensors `tr`: (valence, arousal) as `reader` sees each text, its palette, its weight."
+    with torch.no_grad(): p, va = (x.cpu() for x in reader(tr.emb.to(reader.desc_emb.device)))
+    return va.numpy(), tr.pal.numpy(), tr.w.numpy() * p.max(1).values.numpy()
+
 # %% ../nbs/05a_affect.ipynb #4cd507d9
 def calibrate_gate(m:AffectModel, emb, q=GATE_Q) -> AffectModel:
     "Set `m`'s gate from the closeness of validation embeddings `emb`: fully open at quantile q[0], shut at q[1]."
@@ -338,9 +345,7 @@ def calibrate_gate(m:AffectModel, emb, q=GATE_Q) -> AffectModel:
 def build_affect(prep, content:Text2Palette, dcfg:DecoderConfig=None, weight:float=AFFECT_WEIGHT, bank_size:int=8192, seed:int=0):
     "Assemble an AffectModel from a trained text model: reader, decoder, bank and gate calibration."
     reader = AffectReader.from_encoder(prep.encoder, ref=prep.tr.emb, **READER)
-    with torch.no_grad(): p, va = reader(prep.tr.emb)
-    dec, dh = fit_decoder(va.numpy(), prep.tr.pal.numpy(), prep.tr.w.numpy() * p.max(1).values.numpy(),
-                          dataclasses.replace(dcfg or DecoderConfig(), seed=seed))
+    dec, dh = fit_decoder(*soft_targets(reader, prep.tr), dataclasses.replace(dcfg or DecoderConfig(), seed=seed))
     g = torch.Generator().manual_seed(seed)
     bank = prep.tr.emb[torch.randperm(len(prep.tr), generator=g)[:bank_size]]
     m = calibrate_gate(AffectModel(content, reader, dec, bank, 0., 1., weight), prep.va.emb)
@@ -409,10 +414,8 @@ ABLATIONS = {'no_iso': dict(w_iso=0.), 'no_prior': dict(w_prior=0.), 'no_human':
 
 def ablation_decoders(prep, reader:AffectReader, dcfg:DecoderConfig=None, seed:int=0) -> dict:
     "Decoders trained without one term each (see `ABLATIONS`), on the same soft targets."
-    with torch.no_grad(): p, va = (x.cpu() for x in reader(prep.tr.emb.to(reader.desc_emb.device)))
-    w = prep.tr.w.numpy() * p.max(1).values.numpy()
-    base = dataclasses.replace(dcfg or DecoderConfig(), seed=seed)
-    return {k: fit_decoder(va.numpy(), prep.tr.pal.numpy(), w, dataclasses.replace(base, **kw))[0] for k, kw in ABLATIONS.items()}
+    data, base = soft_targets(reader, prep.tr), dataclasses.replace(dcfg or DecoderConfig(), seed=seed)
+    return {k: fit_decoder(*data, dataclasses.replace(base, **kw))[0] for k, kw in ABLATIONS.items()}
 
 def ablation_path(checkpoint) -> Path: return Path(checkpoint).with_suffix('.ablation.safetensors')
 
