@@ -10,7 +10,7 @@ import numpy as np, pandas as pd, torch
 from benchtools import one_torch_thread
 from e2c.generate import load_generator
 from e2c.train import prepare
-from e2c.affect import fit_decoder, soft_targets, DecoderConfig
+from e2c.affect import fit_decoder, soft_targets, DecoderConfig, class_content
 from e2c.evaluate import ablation_row, _copy_affect, _md
 
 VARIANTS = {
@@ -33,13 +33,14 @@ def _run(checkpoint, epochs, only):
     gen = load_generator(checkpoint); prep = prepare(gen.encoder, verbose=False)
     data = soft_targets(gen.model.reader, prep.tr)
     base = DecoderConfig(epochs=epochs)
+    shown_as = (gen.model.weight, class_content(gen.model.content, gen.encoder))
     rows = {}
     for name, drop in VARIANTS.items():
         if only and name not in only: continue
         if drop is None: g2 = gen
         else:
             cfg = dataclasses.replace(base, human={k: v for k, v in base.human.items() if k not in drop})
-            dec, _ = fit_decoder(*data, cfg)
+            dec, _ = fit_decoder(*data, cfg, shown_as)
             g2 = gen.with_model(_copy_affect(gen.model, dec), gen.meta)
         rows[name] = ablation_row(g2, prep)
         print(name, {k: round(v, 3) for k, v in rows[name].items()}, file=sys.stderr, flush=True)

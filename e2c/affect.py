@@ -17,17 +17,17 @@ from .oklab import oklab_to_linear
 from .model import Text2Palette, n_params
 from .losses import matched_dist
 from .palette import sort_by_lightness, oklab_head
-from .checkpoint import save_checkpoint, read_checkpoint, text2palette, check_meta, check_tensors, _int, _real
+from .checkpoint import save_checkpoint, CheckpointError, read_checkpoint, text2palette, check_meta, check_tensors, _int, _real
 from .train import fit, prepare, RECIPES, baselines
 from .device import resolve_device, device_name
 from . import __version__
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['DESCRIPTIONS', 'READER', 'EXTRA_DEV', 'TARGET_HUMAN', 'AFFECT_WEIGHT', 'GATE_Q', 'SHARPEN', 'AFFECT_SCHEMA',
-           'ABLATIONS', 'AffectReader', 'whitener', 'AffectDecoder', 'DecoderConfig', 'decoder_terms', 'fit_decoder',
-           'AffectModel', 'va_point', 'soft_targets', 'calibrate_gate', 'build_affect', 'affect_meta',
-           'affect_from_tensors', 'train_affect', 'ablation_decoders', 'ablation_path', 'save_ablation',
+__all__ = ['DESCRIPTIONS', 'READER', 'EXTRA_DEV', 'TARGET_HUMAN', 'AFFECT_WEIGHT', 'GATE_Q', 'SHARPEN', 'CONFIDENT',
+           'AFFECT_SCHEMA', 'ABLATIONS', 'AffectReader', 'whitener', 'AffectDecoder', 'DecoderConfig', 'decoder_terms',
+           'fit_decoder', 'AffectModel', 'va_point', 'soft_targets', 'calibrate_gate', 'build_affect', 'class_content',
+           'affect_meta', 'affect_from_tensors', 'train_affect', 'ablation_decoders', 'ablation_path', 'save_ablation',
            'load_ablation']
 
 # %% ../nbs/05a_affect.ipynb #c3df9e9b
@@ -183,7 +183,7 @@ class AffectDecoder(nn.Module):
         return sort_by_lightness(oklab_head(raw))
 
 # %% ../nbs/05a_affect.ipynb #50cff99f
-TARGET_HUMAN = dict(target=50., gamut=10.)   # `human` weights that train towards e2c.human's CLASS_TARGETS
+TARGET_HUMAN = dict(target=50., gamut=10., family=1.)   # `human` weights: towards e2c.human's CLASS_TARGETS, and each class's target family as shown
 
 @dataclass
 class DecoderConfig:
@@ -220,7 +220,7 @@ def decoder_terms(dec, u, cfg:DecoderConfig, g=None):
 def fit_decoder(va, # soft (valence, arousal) of the training texts, (N, 2)
                 pal, # their palettes, (N, 5, 3)
                 w, # per-text weight (sample weight × reader confidence), (N,)
-                cfg:DecoderConfig=None):
+                cfg:DecoderConfig=None, shown_as=None): # shown_as: (λ, the text model's class palettes (9, 5, 3)), for the family term (see `class_content`)
     "Train an AffectDecoder; returns (decoder, history)."
     cfg = cfg or DecoderConfig()
     torch.manual_seed(cfg.seed); g = torch.Generator().manual_seed(cfg.seed)
@@ -238,7 +238,7 @@ def fit_decoder(va, # soft (valence, arousal) of the training texts, (N, 2)
             t = decoder_terms(dec, u, cfg, g)
             loss = rec + cfg.w_iso * t['iso'] + cfg.w_prior * t['prior'] + cfg.w_gamut * t['gamut']
             if cfg.human:                  # colour semantics from human data (chapter 04b)
-                h = human_terms(dec, cfg, g)
+                h = human_terms(dec, cfg, g, shown_as)
                 loss = loss + sum(cfg.human.get(k, 0.) * v for k, v in h.items())
                 t = t | {f'human_{k}': v for k, v in h.items()}
             opt.zero_grad(); loss.backward(); opt.step()
@@ -250,19 +250,21 @@ def fit_decoder(va, # soft (valence, arousal) of the training texts, (N, 2)
 # %% ../nbs/05a_affect.ipynb #8a8f73e4
 AFFECT_WEIGHT, GATE_Q = 0.85, (0.1, 0.5)   # λ, and the validation quantiles of closeness where the gate is fully open / shut
 SHARPEN = 2.   # β: the decoder reads the point of the class probabilities raised to β (see `va_point`)
+CONFIDENT = (0.3, 0.6)   # the reader's top probability where λ starts to count and where it counts fully (see `explain`)
 
 def _smoothstep(x): x = x.clamp(0, 1); return x * x * (3 - 2 * x)
 
 class AffectModel(nn.Module):
     "Text model + affect reader + affect decoder, blended by a novelty gate."
     def __init__(self, content:Text2Palette, reader:AffectReader, decoder:AffectDecoder, bank, k_lo:float, k_hi:float,
-                 weight:float=AFFECT_WEIGHT, k:int=5, sharpen:float=SHARPEN):
+                 weight:float=AFFECT_WEIGHT, k:int=5, sharpen:float=SHARPEN, confident:tuple|None=CONFIDENT):
         super().__init__()
         self.content, self.reader, self.decoder = content, reader, decoder
         bank = torch.as_tensor(np.asarray(bank))
         if bank.dtype != torch.int8: bank = (bank.float() * 127).round().clamp(-127, 127).to(torch.int8)
         self.register_buffer('bank', bank)   # unit vectors stored as int8 (×127): 4× smaller, similarities within ~0.01
         self.k_lo, self.k_hi, self.weight, self.k, self.sharpen = float(k_lo), float(k_hi), float(weight), k, float(sharpen)
+        self.confident = None if confident is None else tuple(map(float, confident))   # None: λ whatever the reader's confidence
         self.d_in = content.d_in
 
     def closeness(self, emb):
@@ -291,7 +293,9 @@ def explain(self:AffectModel, emb, va=None, gate=None, weight=None) -> dict:
     if va is None: p = self.reader(emb)[0]; va = va_point(p, self.reader.va, self.sharpen)
     else: p, va = None, torch.as_tensor(np.asarray(va), dtype=torch.float32, device=emb.device).reshape(-1, 2).expand(len(emb), 2)
     g = self.gate(emb) if gate is None else torch.as_tensor(np.asarray(gate), dtype=torch.float32, device=emb.device).reshape(-1).expand(len(emb))
-    lam = (self.weight if weight is None else weight) * g
+    (lo, hi), c = self.confident or (0, 0), 1.   # λ counts as far as the reader is sure of a class (`CONFIDENT`)
+    if p is not None and self.confident: c = _smoothstep((p.max(1).values - lo) / (hi - lo))
+    lam = (self.weight if weight is None else weight) * g * c
     content, affect = sort_by_lightness(self.content(emb)), self.decoder(va)
     out = (1 - lam)[:, None, None] * content + lam[:, None, None] * affect
     return dict(palette=out, content=content, affect=affect, probs=p, va=va, gate=g, weight=lam)
@@ -345,11 +349,16 @@ def calibrate_gate(m:AffectModel, emb, q=GATE_Q) -> AffectModel:
 def build_affect(prep, content:Text2Palette, dcfg:DecoderConfig=None, weight:float=AFFECT_WEIGHT, bank_size:int=8192, seed:int=0):
     "Assemble an AffectModel from a trained text model: reader, decoder, bank and gate calibration."
     reader = AffectReader.from_encoder(prep.encoder, ref=prep.tr.emb, **READER)
-    dec, dh = fit_decoder(*soft_targets(reader, prep.tr), dataclasses.replace(dcfg or DecoderConfig(), seed=seed))
+    dec, dh = fit_decoder(*soft_targets(reader, prep.tr), dataclasses.replace(dcfg or DecoderConfig(), seed=seed), (weight, class_content(content, prep.encoder)))
     g = torch.Generator().manual_seed(seed)
     bank = prep.tr.emb[torch.randperm(len(prep.tr), generator=g)[:bank_size]]
     m = calibrate_gate(AffectModel(content, reader, dec, bank, 0., 1., weight), prep.va.emb)
     return m.eval(), dh
+
+def class_content(content:Text2Palette, encoder) -> np.ndarray:
+    "The text model's palettes (9, 5, 3), darkest → lightest, for the prompts the pipeline matches to each class: the mean over its name and evaluation prompt."
+    with torch.no_grad(): p = sort_by_lightness(content(torch.as_tensor(encoder.encode(CLASSES + [e.eval_prompt for e in EMOTIONS], progress=False)))).numpy()
+    return p.reshape(2, len(CLASSES), 5, 3).mean(0)
 
 # %% ../nbs/05a_affect.ipynb #13b9f757
 def affect_meta(m:AffectModel, encoder_id:str, **extra) -> dict:
@@ -357,7 +366,7 @@ def affect_meta(m:AffectModel, encoder_id:str, **extra) -> dict:
     return dict(arch='affect', encoder_id=encoder_id, encoder_dim=m.d_in, e2c_version=__version__, n_params=n_params(m),
                 model=m.content.config,
                 affect=dict(k_lo=m.k_lo, k_hi=m.k_hi, weight=m.weight, k=m.k, tau=m.reader.tau, kappa=m.reader.kappa, sharpen=m.sharpen,
-                            n_desc=len(m.reader.desc_cls), bank=len(m.bank)), **extra)
+                            confident=m.confident and list(m.confident), n_desc=len(m.reader.desc_cls), bank=len(m.bank)), **extra)
 
 AFFECT_SCHEMA = {'encoder_dim': _int(1, 8192), 'affect': {'k_lo': _real(-1, 1), 'k_hi': _real(-1, 1), 'weight': _real(0, 1), 'k': _int(1, 1 << 16),
                                                           'tau': _real(1e-6, 100), 'n_desc': _int(1, 1 << 16), 'bank': _int(1, 1 << 24)}}
@@ -370,6 +379,10 @@ def _affect_shapes(meta:dict) -> dict:
     return {'reader.desc_emb': (a['n_desc'], d), 'reader.desc_cls': (a['n_desc'],), 'reader.va': (len(CLASSES), 2),
             'bank': (a['bank'], d)} | white | {f'decoder.{k}': tuple(v.shape) for k, v in dec.state_dict().items()}
 
+def _confident(a:dict, src) -> list|None:   # checkpoints before the confidence ramp lack it: λ as it was
+    if (c := a.get('confident')) is None or (isinstance(c, list) and len(c) == 2 and all(type(x) in (int, float) for x in c) and 0 <= c[0] < c[1] <= 1): return c
+    raise CheckpointError(f'{src}: affect.confident must be [low, high] with 0 ≤ low < high ≤ 1, got {c!r}')
+
 def affect_from_tensors(tensors:dict, meta:dict, src='checkpoint') -> AffectModel:
     "Rebuild an AffectModel from checkpoint tensors and metadata, checked against `AFFECT_SCHEMA` and its shapes first."
     a = check_meta(meta, AFFECT_SCHEMA, src)['affect']
@@ -379,7 +392,7 @@ def affect_from_tensors(tensors:dict, meta:dict, src='checkpoint') -> AffectMode
     content = text2palette({k[8:]: v for k, v in tensors.items() if k.startswith('content.')}, meta, src)
     reader = AffectReader(tensors['reader.desc_emb'], tensors['reader.desc_cls'], a['tau'], tensors.get('reader.mu'), tensors.get('reader.W'),
                           a.get('kappa', 1.))
-    m = AffectModel(content, reader, AffectDecoder(), tensors['bank'], a['k_lo'], a['k_hi'], a['weight'], a['k'], a.get('sharpen', 1.))
+    m = AffectModel(content, reader, AffectDecoder(), tensors['bank'], a['k_lo'], a['k_hi'], a['weight'], a['k'], a.get('sharpen', 1.), _confident(a, src))
     m.load_state_dict({k: tensors.get(k, v) for k, v in m.state_dict().items()})
     return m.eval()
 
@@ -406,16 +419,16 @@ def train_affect(encoder='minilm', sources=None, epochs:int|None=None, out=None,
         save_checkpoint(out, m.state_dict(), affect_meta(m, prep.encoder.id, data=prep.fingerprint, recipe='affect',
                         sources=list(sources or []) or 'default', config=asdict(cfg), decoder=asdict(dcfg or DecoderConfig()),
                         best_epoch=int(np.argmin([h['val_recon'] for h in hist])), val=report, device=device_name(dev)))
-        save_ablation(ablation_path(out), ablation_decoders(prep, m.reader, dcfg, seed), prep.encoder.id)
+        save_ablation(ablation_path(out), ablation_decoders(prep, m.reader, dcfg, seed, (m.weight, class_content(content, prep.encoder))), prep.encoder.id)
     return m, hist, report
 
 # %% ../nbs/05a_affect.ipynb #9b6a21fd
 ABLATIONS = {'no_iso': dict(w_iso=0.), 'no_prior': dict(w_prior=0.), 'no_human': dict(human={})}
 
-def ablation_decoders(prep, reader:AffectReader, dcfg:DecoderConfig=None, seed:int=0) -> dict:
+def ablation_decoders(prep, reader:AffectReader, dcfg:DecoderConfig=None, seed:int=0, shown_as=None) -> dict:
     "Decoders trained without one term each (see `ABLATIONS`), on the same soft targets."
     data, base = soft_targets(reader, prep.tr), dataclasses.replace(dcfg or DecoderConfig(), seed=seed)
-    return {k: fit_decoder(*data, dataclasses.replace(base, **kw))[0] for k, kw in ABLATIONS.items()}
+    return {k: fit_decoder(*data, dataclasses.replace(base, **kw), shown_as)[0] for k, kw in ABLATIONS.items()}
 
 def ablation_path(checkpoint) -> Path: return Path(checkpoint).with_suffix('.ablation.safetensors')
 

@@ -294,11 +294,14 @@ CLASS_TARGETS = np.array([   # fit_class_targets() on CPU (float64), rounded to 
 def _pairs(): return np.triu_indices(len(CLASSES), 1)
 
 # %% ../nbs/04b_human.ipynb #0ac02d93
-def human_terms(dec, cfg, g=None) -> dict:
+def human_terms(dec, cfg, g=None, shown_as=None) -> dict:
     "Family, BCP-valence, separation, circumplex, class-gamut and class-target terms of a VA → palette decoder."
     raw = dec(torch.as_tensor(VA, dtype=torch.float32))
     P = shown(raw)
-    fam = -torch.log(family_mass_t(P)[torch.arange(len(CLASSES)), torch.as_tensor(TARGET_IDX)] + 1e-6).mean()
+    if shown_as is not None:   # (λ, the text model's class palettes): the family of the class palettes as the pipeline blends them
+        lam, C = shown_as; Pf = shown(sort_by_lightness((1 - lam) * torch.as_tensor(C) + lam * raw))
+    else: Pf = P
+    fam = -torch.log(family_mass_t(Pf)[torch.arange(len(CLASSES)), torch.as_tensor(TARGET_IDX)] + 1e-6).mean()
     v, sc = torch.as_tensor(VA[:, 0], dtype=torch.float32), bcp_score_t(P)[:, 0]
     lo, hi = np.nonzero(VA[:, 0][:, None] < VA[:, 0][None])
     u = torch.rand(128, 2, generator=g) * 2 - 1
