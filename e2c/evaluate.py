@@ -281,6 +281,7 @@ def ablation(gen, prep, decoders:dict=None) -> pd.DataFrame:
         '5 + affect model (e2c default)': ablation_row(gen, prep),
         '6   gate always open': ablation_row(_gate(gen, 'open'), prep),
         '7   gate closed': ablation_row(_gate(gen, 'closed'), prep),
+        '7b  reader confidence ignored': ablation_row(_gate(gen, 'unsure'), prep),
     }
     for name, dec in (decoders or {}).items():
         m = _copy_affect(gen.model, dec)
@@ -297,9 +298,10 @@ def _copy_affect(m, decoder=None, k_lo=None, k_hi=None):
     if k_lo is not None: c.k_lo, c.k_hi = k_lo, k_hi
     return c
 
-def _gate(gen, how):
+def _gate(gen, how):   # 'open', 'closed', or 'unsure': λ·gate whatever the reader's confidence (no `CONFIDENT` ramp)
     big = 1e6
     m = _copy_affect(gen.model, k_lo=big, k_hi=big + 1) if how == 'open' else _copy_affect(gen.model, k_lo=-big - 1, k_hi=-big)
+    if how == 'unsure': m = _copy_affect(gen.model); m.confident = None
     return gen.with_model(m, gen.meta)
 
 def prep_nn(prep) -> float:
