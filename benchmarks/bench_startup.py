@@ -16,6 +16,10 @@ are the medians over the runs, and the ratios are against the torch import's med
   its frame at Unity's port (the recorder's time stamp; p99 ≤ 3 ms), and as
   many label requests beside them; the requests are 25 ms apart, since the bridge takes one observation per frame
   (at 60 fps, requests sent back to back wait up to 16.7 ms for their frame whatever the palette costs);
+- `relay`: the bridge's transport alone, as the floor of the `/e2c/emotion/va` latency: a process that starts a child
+  (at the intake's niceness) which reads the listen socket and hands each datagram over a socket pair to its parent,
+  which sends it on to Unity's port; no parsing, no palette. Timed as the bridge's requests are (`--va` of them,
+  25 ms apart), in the same run;
 - `numpy`: a process that encodes one prompt with the numpy MiniLM and nothing else (what a path without torch
   at all would start from).
 
@@ -88,6 +92,52 @@ def run_bridge(n_va:int=200, root=ROOT, timeout:float=120.) -> dict:
                 va_p99_ms=float(np.quantile(lat, 0.99)), va_max_ms=float(lat.max()), n_va=n_va,
                 label_p50_ms=float(np.median(lab)), label_p99_ms=float(np.quantile(lab, 0.99)))
 
+RELAY = """import os, selectors, signal, socket, subprocess, sys
+lp, up = int(sys.argv[1]), int(sys.argv[2])
+if len(sys.argv) > 3:       # the child: the listen socket -> the socket pair, until its parent is gone
+    os.nice(10)
+    s, c = socket.socket(fileno=int(sys.argv[3])), socket.socket(fileno=int(sys.argv[4])); s.settimeout(0.5)
+    while os.getppid() != 1:
+        try: c.send(s.recv(65536))
+        except socket.timeout: pass
+    sys.exit()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', lp))
+a, b = socket.socketpair()
+kid = subprocess.Popen([sys.executable, '-c', os.environ['E2C_RELAY'], str(lp), str(up), str(s.fileno()), str(b.fileno())],
+                       pass_fds=(s.fileno(), b.fileno()))
+def bye(*_): kid.kill(); kid.wait(); sys.exit()
+signal.signal(signal.SIGTERM, bye)
+o = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); o.connect(('127.0.0.1', up))
+sel = selectors.DefaultSelector(); sel.register(a, selectors.EVENT_READ)
+while True: sel.select(); o.send(a.recv(65536))
+"""
+
+def run_relay(n:int=200, timeout:float=30.) -> dict:
+    "Latency of the bridge's transport without its work (`RELAY`), timed as `run_bridge` times /e2c/emotion/va."
+    from pythonosc.udp_client import SimpleUDPClient
+    from e2c.osc import FrameRecorder
+    listen = _free_port()
+    with FrameRecorder() as unity:
+        p = subprocess.Popen([sys.executable, '-c', RELAY, str(listen), str(unity.port)], env=_env(ROOT) | {'E2C_RELAY': RELAY},
+                             stdin=subprocess.DEVNULL)
+        try:
+            client, t0 = SimpleUDPClient('127.0.0.1', listen), time.perf_counter()
+            while not unity.frames:
+                if p.poll() is not None or time.perf_counter() - t0 > timeout: raise RuntimeError('the relay did not answer')
+                client.send_message('/e2c/emotion/va', [0., 0.]); unity.wait_for(1, timeout=0.02)
+            time.sleep(0.2)
+            lat = []
+            for v, a in np.random.default_rng(0).uniform(-1, 1, (n, 2)).round(3):
+                time.sleep(PACE)
+                k = len(unity.frames); t = time.perf_counter()
+                client.send_message('/e2c/emotion/va', [float(v), float(a)])
+                if not unity.wait_for(k + 1, timeout=2): raise RuntimeError('the relay lost a datagram')
+                lat.append(unity.frames[k]['t'] - t)
+        finally:
+            p.terminate(); p.wait()
+    lat = np.array(lat or [0.]) * 1e3
+    return dict(relay_p50_ms=float(np.median(lat)), relay_p99_ms=float(np.quantile(lat, 0.99)), relay_max_ms=float(lat.max()), n=n)
+
 def commands(only=None, baseline=None) -> dict:
     "The timed commands: name → (code, args, root)."
     cmds = {'torch': ('import torch', (), ROOT),
@@ -112,12 +162,14 @@ def main(runs:int=5, only=None, baseline=None, n_va:int=200, verbose:bool=True) 
             times[k].append(t); mems[k].append(m)
             if rc not in (0,): fails[k] = rc
         if not only or 'bridge' in only: bridge.append(run_bridge(n_va if r == runs - 1 else 0))
+        if (not only or 'relay' in only) and r == runs - 1: res_relay = run_relay(n_va)
     t0, m0 = float(np.median(times['torch'])), float(np.median(mems['torch']))
     res = {'load_average': load_average(), 'runs': runs,
            'commands': {k: dict(s=float(np.median(times[k])), peak_mb=float(np.median(mems[k])),
                                 time_ratio=float(np.median(times[k])) / t0, mem_ratio=float(np.median(mems[k])) / m0)
                         for k in cmds}}
     if fails: res['failed'] = fails
+    if not only or 'relay' in only: res['relay'] = res_relay
     if bridge:
         b = bridge[-1] | dict(first_frame_s=float(np.median([x['first_frame_s'] for x in bridge])),
                               peak_mb=float(np.median([x['peak_mb'] for x in bridge])))
@@ -131,13 +183,17 @@ def main(runs:int=5, only=None, baseline=None, n_va:int=200, verbose:bool=True) 
             print(f"  {'bridge, first frame':28s} {b['first_frame_s']:6.2f} s  {b['peak_mb']:6.0f} MB   ×{b['time_ratio']:.2f} time  "
                   f"×{b['mem_ratio']:.2f} memory; /e2c/emotion/va p50 {b['va_p50_ms']:.2f} ms, p99 {b['va_p99_ms']:.2f} ms, max {b['va_max_ms']:.2f} ms; "
                   f"labels p50 {b['label_p50_ms']:.2f} ms, p99 {b['label_p99_ms']:.2f} ms")
+        if 'relay' in res:
+            x = res['relay']
+            print(f"  {'transport alone (relay)':28s} p50 {x['relay_p50_ms']:.2f} ms, p99 {x['relay_p99_ms']:.2f} ms, max {x['relay_max_ms']:.2f} ms "
+                  f"(the floor of the bridge's /e2c/emotion/va latency)")
         if fails: print('  failed (exit status):', fails)
     return res
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--runs', type=int, default=5)
-    ap.add_argument('--only', default=None, help='comma-separated: class, free, n1000, numpy, help, bridge')
+    ap.add_argument('--only', default=None, help='comma-separated: class, free, n1000, numpy, help, bridge, relay')
     ap.add_argument('--baseline', default=None, help='another e2c checkout to run class, free and n1000 with')
     ap.add_argument('--va', type=int, default=200, help='/e2c/emotion/va requests timed in the last run')
     ap.add_argument('--json', action='store_true')

@@ -191,6 +191,11 @@ def test_bench_startup(monkeypatch):
     assert c['torch']['time_ratio'] == 1 and c['torch']['mem_ratio'] == 1
     assert all(v['s'] > 0 and v['peak_mb'] > 0 and v['mem_ratio'] > 0 for v in c.values()), c
 
+def test_bench_startup_relay(monkeypatch):
+    "The transport floor: datagrams through the relay's two processes arrive, each timed."
+    res = bench('bench_startup', monkeypatch).run_relay(n=5)
+    assert res['n'] == 5 and 0 < res['relay_p50_ms'] <= res['relay_p99_ms'] <= res['relay_max_ms'] < 2000, res
+
 def test_palette_losses(monkeypatch, capsys):
     res = bench('palette_losses', monkeypatch).main()
     check_json(res)
