@@ -293,8 +293,7 @@ def explain(self:AffectModel, emb, va=None, gate=None, weight=None) -> dict:
     if va is None: p = self.reader(emb)[0]; va = va_point(p, self.reader.va, self.sharpen)
     else: p, va = None, torch.as_tensor(np.asarray(va), dtype=torch.float32, device=emb.device).reshape(-1, 2).expand(len(emb), 2)
     g = self.gate(emb) if gate is None else torch.as_tensor(np.asarray(gate), dtype=torch.float32, device=emb.device).reshape(-1).expand(len(emb))
-    (lo, hi), c = self.confident or (0, 0), 1.   # λ counts as far as the reader is sure of a class (`CONFIDENT`)
-    if p is not None and self.confident: c = _smoothstep((p.max(1).values - lo) / (hi - lo))
+    c = 1. if p is None or not self.confident else _smoothstep((p.max(1).values - self.confident[0]) / (self.confident[1] - self.confident[0]))   # `CONFIDENT`
     lam = (self.weight if weight is None else weight) * g * c
     content, affect = sort_by_lightness(self.content(emb)), self.decoder(va)
     out = (1 - lam)[:, None, None] * content + lam[:, None, None] * affect
@@ -419,16 +418,16 @@ def train_affect(encoder='minilm', sources=None, epochs:int|None=None, out=None,
         save_checkpoint(out, m.state_dict(), affect_meta(m, prep.encoder.id, data=prep.fingerprint, recipe='affect',
                         sources=list(sources or []) or 'default', config=asdict(cfg), decoder=asdict(dcfg or DecoderConfig()),
                         best_epoch=int(np.argmin([h['val_recon'] for h in hist])), val=report, device=device_name(dev)))
-        save_ablation(ablation_path(out), ablation_decoders(prep, m.reader, dcfg, seed, (m.weight, class_content(content, prep.encoder))), prep.encoder.id)
+        save_ablation(ablation_path(out), ablation_decoders(prep, m, dcfg, seed), prep.encoder.id)
     return m, hist, report
 
 # %% ../nbs/05a_affect.ipynb #9b6a21fd
 ABLATIONS = {'no_iso': dict(w_iso=0.), 'no_prior': dict(w_prior=0.), 'no_human': dict(human={})}
 
-def ablation_decoders(prep, reader:AffectReader, dcfg:DecoderConfig=None, seed:int=0, shown_as=None) -> dict:
-    "Decoders trained without one term each (see `ABLATIONS`), on the same soft targets."
-    data, base = soft_targets(reader, prep.tr), dataclasses.replace(dcfg or DecoderConfig(), seed=seed)
-    return {k: fit_decoder(*data, dataclasses.replace(base, **kw), shown_as)[0] for k, kw in ABLATIONS.items()}
+def ablation_decoders(prep, m:AffectModel, dcfg:DecoderConfig=None, seed:int=0) -> dict:
+    "Decoders for `m`'s reader, weight and text model, trained without one term each (see `ABLATIONS`), on the same soft targets."
+    data, base = soft_targets(m.reader, prep.tr), dataclasses.replace(dcfg or DecoderConfig(), seed=seed)
+    return {k: fit_decoder(*data, dataclasses.replace(base, **kw), (m.weight, class_content(m.content, prep.encoder)))[0] for k, kw in ABLATIONS.items()}
 
 def ablation_path(checkpoint) -> Path: return Path(checkpoint).with_suffix('.ablation.safetensors')
 

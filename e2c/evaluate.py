@@ -17,7 +17,7 @@ from .palette import sort_by_lightness
 from .train import prepare, nearest
 from .generate import load_generator
 from .human import human_metrics, what_people_see, dominant_family, bcp_score, spearman, va_grid, va_grid_trends, TARGET_IDX
-from .affect import ablation_decoders, ablation_path, load_ablation, class_content
+from .affect import ablation_decoders, ablation_path, load_ablation
 from .latex import write_latex, git_commit
 from .device import device_name, using_device, report_device
 from .files import check_out_dir
@@ -315,7 +315,7 @@ def ablation_decoders_for(gen, prep, checkpoint=None) -> dict:
     "The ablation decoders stored next to the checkpoint, or freshly trained."
     from e2c.generate import checkpoint_path
     path = ablation_path(checkpoint_path() if checkpoint in (None, 'default') else checkpoint)
-    decs = load_ablation(path) if path.exists() else ablation_decoders(prep, gen.model.reader, shown_as=(gen.model.weight, class_content(gen.model.content, gen.encoder)))
+    decs = load_ablation(path) if path.exists() else ablation_decoders(prep, gen.model)
     return {ABLATION_ROWS[k]: d for k, d in decs.items()}
 
 # %% ../nbs/07_evaluate.ipynb #cf7eb25d
