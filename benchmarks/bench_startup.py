@@ -20,11 +20,15 @@ are the medians over the runs, and the ratios are against the torch import's med
   (at the intake's niceness) which reads the listen socket and hands each datagram over a socket pair to its parent,
   which sends it on to Unity's port; no parsing, no palette. Timed as the bridge's requests are (`--va` of them,
   25 ms apart), in the same run;
+- `relay+palette`: the relay whose parent also parses each datagram and computes the point's palette and its frame
+  as the bridge does (`e2c.point.PointPalette`, `e2c.osc.palette_bundle`): the floor with the palette's work, without
+  the intake's checks, coalescing, smoothing and transitions;
 - `numpy`: a process that encodes one prompt with the numpy MiniLM and nothing else (what a path without torch
   at all would start from).
 
 `--baseline PATH` also runs `class`, `free` and `n1000` with PATH (another checkout of e2c, e.g. before this
-change) first on PYTHONPATH, alternating with the rest. Timings depend on the load: it is printed.
+change) first on PYTHONPATH, alternating with the rest, and, with `bridge`, times a bridge of PATH as this checkout's
+in the last run, right after it, and prints the ratios of their latencies. Timings depend on the load: it is printed.
 `main` returns the figures as a dict; --json prints it at the end.
 """
 import argparse, os, socket, subprocess, sys, time
@@ -109,16 +113,28 @@ def bye(*_): kid.kill(); kid.wait(); sys.exit()
 signal.signal(signal.SIGTERM, bye)
 o = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); o.connect(('127.0.0.1', up))
 sel = selectors.DefaultSelector(); sel.register(a, selectors.EVENT_READ)
-while True: sel.select(); o.send(a.recv(65536))
+if os.environ.get('E2C_RELAY_WORK'):   # the point's palette and its frame on the way, nothing else of the bridge
+    from e2c.generate import load_generator
+    from e2c.bridge import numpy_va, _points
+    from e2c.osc import parse_osc, palette_bundle
+    pp = _points(numpy_va(load_generator()))
+    def work(d):
+        try: (_, va), = parse_osc(d)
+        except ValueError: return b''   # datagrams that queued up while the generator loaded, run together (a stream pair)
+        return palette_bundle(pp(*va), 'relay', va)
+else: work = bytes
+while True:
+    sel.select()
+    if d := work(a.recv(65536)): o.send(d)
 """
 
-def run_relay(n:int=200, timeout:float=30.) -> dict:
-    "Latency of the bridge's transport without its work (`RELAY`), timed as `run_bridge` times /e2c/emotion/va."
+def run_relay(n:int=200, timeout:float=30., work:bool=False) -> dict:
+    "Latency of the bridge's transport without its work (`RELAY`), or with only the point's palette (`work`), timed as `run_bridge` times /e2c/emotion/va."
     from pythonosc.udp_client import SimpleUDPClient
     from e2c.osc import FrameRecorder
     listen = _free_port()
     with FrameRecorder() as unity:
-        p = subprocess.Popen([sys.executable, '-c', RELAY, str(listen), str(unity.port)], env=_env(ROOT) | {'E2C_RELAY': RELAY},
+        p = subprocess.Popen([sys.executable, '-c', RELAY, str(listen), str(unity.port)], env=_env(ROOT) | {'E2C_RELAY': RELAY, 'E2C_RELAY_WORK': '1' if work else ''},
                              stdin=subprocess.DEVNULL)
         try:
             client, t0 = SimpleUDPClient('127.0.0.1', listen), time.perf_counter()
@@ -161,8 +177,11 @@ def main(runs:int=5, only=None, baseline=None, n_va:int=200, verbose:bool=True) 
             t, m, rc = run_once(code, args, root)
             times[k].append(t); mems[k].append(m)
             if rc not in (0,): fails[k] = rc
-        if not only or 'bridge' in only: bridge.append(run_bridge(n_va if r == runs - 1 else 0))
+        if not only or 'bridge' in only:
+            bridge.append(run_bridge(n_va if r == runs - 1 else 0))
+            if baseline and r == runs - 1: base_bridge = run_bridge(n_va, root=Path(baseline))
         if (not only or 'relay' in only) and r == runs - 1: res_relay = run_relay(n_va)
+        if (not only or 'relay+palette' in only) and r == runs - 1: res_work = run_relay(n_va, 120., work=True)
     t0, m0 = float(np.median(times['torch'])), float(np.median(mems['torch']))
     res = {'load_average': load_average(), 'runs': runs,
            'commands': {k: dict(s=float(np.median(times[k])), peak_mb=float(np.median(mems[k])),
@@ -170,10 +189,12 @@ def main(runs:int=5, only=None, baseline=None, n_va:int=200, verbose:bool=True) 
                         for k in cmds}}
     if fails: res['failed'] = fails
     if not only or 'relay' in only: res['relay'] = res_relay
+    if not only or 'relay+palette' in only: res['relay+palette'] = res_work
     if bridge:
         b = bridge[-1] | dict(first_frame_s=float(np.median([x['first_frame_s'] for x in bridge])),
                               peak_mb=float(np.median([x['peak_mb'] for x in bridge])))
         res['bridge'] = b | dict(time_ratio=b['first_frame_s'] / t0, mem_ratio=b['peak_mb'] / m0)
+        if baseline: res['bridge_baseline'] = base_bridge
     if verbose:
         print(f"load average {res['load_average']}; medians of {runs} runs; ratios against python -c 'import torch'")
         for k, v in res['commands'].items():
@@ -183,18 +204,27 @@ def main(runs:int=5, only=None, baseline=None, n_va:int=200, verbose:bool=True) 
             print(f"  {'bridge, first frame':28s} {b['first_frame_s']:6.2f} s  {b['peak_mb']:6.0f} MB   ×{b['time_ratio']:.2f} time  "
                   f"×{b['mem_ratio']:.2f} memory; /e2c/emotion/va p50 {b['va_p50_ms']:.2f} ms, p99 {b['va_p99_ms']:.2f} ms, max {b['va_max_ms']:.2f} ms; "
                   f"labels p50 {b['label_p50_ms']:.2f} ms, p99 {b['label_p99_ms']:.2f} ms")
+        if 'bridge_baseline' in res:
+            x, b = res['bridge_baseline'], res['bridge']
+            print(f"  {'bridge (baseline)':28s} /e2c/emotion/va p50 {x['va_p50_ms']:.2f} ms, p99 {x['va_p99_ms']:.2f} ms; labels p50 "
+                  f"{x['label_p50_ms']:.2f} ms, p99 {x['label_p99_ms']:.2f} ms; this checkout's over the baseline's: va p50 "
+                  f"×{b['va_p50_ms'] / x['va_p50_ms']:.2f}, p99 ×{b['va_p99_ms'] / x['va_p99_ms']:.2f}, labels p99 ×{b['label_p99_ms'] / x['label_p99_ms']:.2f}")
         if 'relay' in res:
             x = res['relay']
             print(f"  {'transport alone (relay)':28s} p50 {x['relay_p50_ms']:.2f} ms, p99 {x['relay_p99_ms']:.2f} ms, max {x['relay_max_ms']:.2f} ms "
                   f"(the floor of the bridge's /e2c/emotion/va latency)")
+        if 'relay+palette' in res:
+            x = res['relay+palette']
+            print(f"  {'relay + the point palette':28s} p50 {x['relay_p50_ms']:.2f} ms, p99 {x['relay_p99_ms']:.2f} ms, max {x['relay_max_ms']:.2f} ms "
+                  f"(the floor with the palette and its frame computed)")
         if fails: print('  failed (exit status):', fails)
     return res
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--runs', type=int, default=5)
-    ap.add_argument('--only', default=None, help='comma-separated: class, free, n1000, numpy, help, bridge, relay')
-    ap.add_argument('--baseline', default=None, help='another e2c checkout to run class, free and n1000 with')
+    ap.add_argument('--only', default=None, help='comma-separated: class, free, n1000, numpy, help, bridge, relay, relay+palette')
+    ap.add_argument('--baseline', default=None, help='another e2c checkout to run class, free, n1000 and the bridge latencies with')
     ap.add_argument('--va', type=int, default=200, help='/e2c/emotion/va requests timed in the last run')
     ap.add_argument('--json', action='store_true')
     a = ap.parse_args()

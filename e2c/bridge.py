@@ -19,6 +19,7 @@ from .osc import _log
 from .device import DeviceError, resolve_device, report_device
 from .stream import PaletteSender, Transition, _realtime
 from .steady import Coalescer, Steady
+from .point import PointPalette
 from .intake import Reject, Intake, ProcessIntake, _say, _check_label, _check_index, _probs_args, _check_va
 
 # %% auto #0
@@ -100,6 +101,18 @@ def numpy_va(source):
         _log.warning(f'circumplex points go through torch: the numpy decoder does not fit this model ({e})'); return source
     return source.with_model(m, source.meta, source.reference_model)
 
+def _points(source) -> PointPalette|None:
+    "`source`'s circumplex points in Python floats (`e2c.point`) when its decoder is in numpy and they agree to 1e-12; else None."
+    dec = getattr(getattr(source, 'model', None), 'dec', None)
+    if not isinstance(dec, NumpyDecoder): return None
+    try:
+        pp = PointPalette(dec.layers)
+        if (d := max(np.abs(np.array(pp(*p)) - source.from_va(*p).oklab).max() for p in _CHECK_VA.tolist())) > 1e-12:
+            raise ValueError(f'they differ by {d:.1e}')
+    except ValueError as e:
+        _log.warning(f'circumplex points go through numpy: their palettes in Python floats do not match ({e})'); return None
+    return pp
+
 # %% ../nbs/08b_bridge.ipynb #3bba8de9
 _COUNTERS = ['received', 'not_allowed', 'handled', 'coalesced', 'observations', 'held', 'malformed', 'unknown_address', 'bad_args', 'unknown_label',
              'bad_index', 'bad_probs', 'bad_va', 'source_errors', 'intake_restarts']
@@ -159,6 +172,7 @@ class Bridge:
                  intake:str='process'): # where datagrams are read and parsed: process (a child process; frames keep time during a flood) or thread
         self.source = AnchorSource() if source is None else numpy_va(source)   # points without torch per request
         self.palettes = _class_table(self.source)
+        self._rows, self._point = [p.oklab.tolist() for p in self.palettes], _points(self.source)   # what a request needs, in Python floats
         check_settings(seconds, fps, easing, keepalive, priority, intake)
         keepalive = keepalive or None
         self.steady = Steady(tau, margin, dwell)
@@ -247,12 +261,16 @@ def __exit__(self:Bridge, *exc): self.close()
 # %% ../nbs/08b_bridge.ipynb #61164f48
 @patch
 def _go(self:Bridge, kind:str, x) -> Transition:
-    if kind == 'index': pal, label, va = self.palettes[x], CLASSES[x], VA[x]
-    elif kind == 'probs':
-        pal, label, va = self.source.from_probs(x), CLASSES[int(np.argmax(x))], x @ VA
-    else:
-        pal, label, va = self.source.from_va(*x), CLASSES[int(va_weights(*x).argmax())], x
-    return self.sender.transition(_by_lightness(pal), self.seconds, self.fps, self.easing, label, tuple(map(float, va)))
+    if kind == 'index': pal, label, va = self._rows[x], CLASSES[x], _VA[x]
+    elif kind == 'probs': pal, label, va = _by_lightness(self.source.from_probs(x)), CLASSES[int(np.argmax(x))], x @ VA
+    else: pal, label, va = self._point(*x) if self._point else _by_lightness(self.source.from_va(*x)), CLASSES[_nearest(*x)], x
+    return self.sender.transition(pal, self.seconds, self.fps, self.easing, label, tuple(map(float, va)))
+
+_VA = VA.tolist()
+def _nearest(v:float, a:float) -> int:
+    "The class whose centre is nearest to (v, a): the largest of `va_weights`, in Python floats."
+    d2 = [(v - cv) * (v - cv) + (a - ca) * (a - ca) for cv, ca in _VA]
+    return d2.index(min(d2))
 
 # %% ../nbs/08b_bridge.ipynb #5e0ccf41
 @patch

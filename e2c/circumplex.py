@@ -4,7 +4,7 @@
 
 # %% ../nbs/00b_circumplex.ipynb #71154b92
 from __future__ import annotations
-import re
+import math, re
 from dataclasses import dataclass, field
 import numpy as np
 from .palette import Palette, palette_dist, sort_by_lightness
@@ -12,7 +12,7 @@ from .palette import Palette, palette_dist, sort_by_lightness
 # %% auto #0
 __all__ = ['EMOTIONS', 'CLASSES', 'VA', 'ANCHORS', 'PAIRS', 'REFERENCE', 'REFERENCE_RESULTS_CLIP', 'TARGETS', 'SIGMA_VA',
            'VA_LIMIT', 'PARAPHRASES', 'DEV_PARAPHRASES', 'Emotion', 'get_emotion', 'va_distances', 'circumplex_r',
-           'check_probs', 'check_va', 'va_weights', 'probs_blend', 'va_blend']
+           'check_probs', 'check_va', 'check_point', 'va_weights', 'probs_blend', 'va_blend']
 
 # %% ../nbs/00b_circumplex.ipynb #64c536f2
 @dataclass(frozen=True)
@@ -133,15 +133,26 @@ def check_probs(p) -> np.ndarray:
 SIGMA_VA, VA_LIMIT = 0.25, 10.
 
 # %% ../nbs/00b_circumplex.ipynb #d0f2f443
+def _not_finite(x) -> str: return f'valence and arousal must be finite numbers, got {x}'
+def _beyond(x) -> str: return f'valence and arousal lie in [-1, 1]; {x} is beyond ±{VA_LIMIT:g} (another scale?)'
+
 def check_va(va) -> np.ndarray:
     "Circumplex point(s) (..., 2) clamped to [-1, 1]²; non-finite values and values beyond ±`VA_LIMIT` are refused."
     try: x = np.asarray(va, dtype=float)
     except (TypeError, ValueError): raise ValueError(f'valence and arousal must be numbers, got {va!r}') from None
     if x.shape[-1:] != (2,): raise ValueError(f'a circumplex point is (valence, arousal), got shape {x.shape}')
-    if not np.isfinite(x).all(): raise ValueError(f'valence and arousal must be finite numbers, got {x.tolist()}')
-    if (np.abs(x) > VA_LIMIT).any():
-        raise ValueError(f'valence and arousal lie in [-1, 1]; {x.tolist()} is beyond ±{VA_LIMIT:g} (another scale?)')
+    if not np.isfinite(x).all(): raise ValueError(_not_finite(x.tolist()))
+    if (np.abs(x) > VA_LIMIT).any(): raise ValueError(_beyond(x.tolist()))
     return np.clip(x, -1., 1.)
+
+# %% ../nbs/00b_circumplex.ipynb #a878c4df
+def check_point(valence, arousal) -> tuple[float, float]:
+    "One circumplex point as two floats, by the rules of `check_va` (the same clamped values, the same errors), without numpy."
+    try: x = [float(valence), float(arousal)]
+    except (TypeError, ValueError): raise ValueError(f'valence and arousal must be numbers, got {[valence, arousal]!r}') from None
+    if not all(map(math.isfinite, x)): raise ValueError(_not_finite(x))
+    if max(map(abs, x)) > VA_LIMIT: raise ValueError(_beyond(x))
+    return min(max(x[0], -1.), 1.), min(max(x[1], -1.), 1.)
 
 # %% ../nbs/00b_circumplex.ipynb #bd95013a
 def va_weights(valence:float, arousal:float, sigma:float=SIGMA_VA) -> np.ndarray:

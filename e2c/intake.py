@@ -4,13 +4,13 @@
 
 # %% ../nbs/08ab_intake.ipynb #4f13470d
 from __future__ import annotations
-import logging, math, os, selectors, signal, socket, subprocess, sys, time
+import logging, math, os, select, selectors, signal, socket, subprocess, sys, time
 from collections import Counter
 from pathlib import Path
 from multiprocessing.connection import Connection
 import numpy as np
 import e2c
-from .circumplex import CLASSES, get_emotion, check_probs, check_va
+from .circumplex import CLASSES, get_emotion, check_probs, check_point
 from .osc import IN_LABEL, IN_INDEX, IN_PROBS, IN_VA, IN_SECONDS, Allow, parse_osc, _log
 from fastcore.basics import patch
 from .steady import Coalescer
@@ -52,9 +52,8 @@ def _probs_args(args) -> np.ndarray:
 # %% ../nbs/08ab_intake.ipynb #1ef191ec
 def _check_va(args) -> tuple:
     if len(args) != 2 or not all(map(_is_num, args)): raise Reject('bad_args', f'{IN_VA} takes 2 numbers, got {_show(args)}')
-    try: v, a = check_va(args)
+    try: return check_point(*args)     # in Python floats: see "What an idle process costs" in the bridge chapter
     except ValueError as e: raise Reject('bad_va', str(e)) from None
-    return float(v), float(a)
 
 # %% ../nbs/08ab_intake.ipynb #244d1b62
 def _check_seconds(args) -> float:
@@ -165,8 +164,8 @@ def _child_loop(it:Intake, conn:Connection, notes:list, ppid:int):
     with selectors.DefaultSelector() as sel:
         sel.register(it.sock, selectors.EVENT_READ); sel.register(conn, selectors.EVENT_READ)
         while os.getppid() == ppid:
-            sel.select(0.5)
-            if conn.poll() and conn.recv() == 'stop':      # what had arrived is counted (for half a second at most)
+            ready = sel.select(0.5)   # the parent's messages are seen here: Connection.poll builds a selector per call
+            if any(k.fileobj is conn for k, _ in ready) and conn.recv() == 'stop':      # what had arrived is counted (for half a second at most)
                 end = time.perf_counter() + 0.5
                 while time.perf_counter() < end and it.poll() is not None: pass
                 conn.send(_update(it, notes)); conn.send(('bye',)); return
@@ -190,7 +189,7 @@ class ProcessIntake:
         self.sock, self.allow, self.timeout, self.seconds, self.logged = sock, allow, timeout, None, set()
         self.n = Counter(dict.fromkeys(INTAKE_COUNTERS, 0)) if n is None else n
         self.coal = Coalescer() if coal is None else coal
-        self.proc = self.conn = self._dead = self.fallback = None
+        self.proc = self.conn = self._dead = self.fallback = self._ready = None
 
     @property
     def fileobj(self): return self.conn if self.fallback is None else self.sock
@@ -222,6 +221,7 @@ def _spawn(self:ProcessIntake):
     except OSError: mine.close(); raise
     finally: theirs.close()
     self.conn = Connection(mine.detach())
+    self._ready = select.poll(); self._ready.register(self.conn.fileno(), select.POLLIN)   # a cheaper `conn.poll()`
     if not self.conn.poll(self.timeout) or self._recv() is None:
         self.close(); raise RuntimeError(f'it did not say it was ready within {self.timeout:g} s')
     return self
@@ -251,7 +251,7 @@ def poll(self:ProcessIntake):
         if f.seconds is not None: self.seconds, f.seconds = f.seconds, None
         return r
     try:
-        if not self.conn.poll(): return None
+        if not self._ready.poll(0): return None    # an update (or the child's end) waits
     except OSError: return None
     if (u := self._recv()) is None:
         code = self.proc.wait()

@@ -12,8 +12,8 @@ __all__ = ['M_SRGB_TO_LMS', 'M_LMS_TO_OKLAB', 'M_XYZ_TO_LMS', 'M_LMS_TO_SRGB', '
            'hex_to_rgb255', 'hex_to_srgb', 'rgb255_codes', 'codes_to_hex', 'rgb255_to_hex', 'srgb_to_hex',
            'srgb_to_linear', 'linear_to_srgb', 'linear_to_oklab', 'oklab_to_linear', 'xyz_to_oklab', 'oklab_to_xyz',
            'srgb_to_oklab', 'oklab_to_srgb', 'hex_to_oklab', 'oklab_to_hex', 'oklab_to_oklch', 'oklch_to_oklab',
-           'delta_eok', 'ciede2000', 'in_gamut', 'gamut_map', 'clip_srgb', 'hue_shift', 'ease', 'lerp_oklab',
-           'transition_frames']
+           'delta_eok', 'ciede2000', 'in_gamut', 'gamut_map', 'gamut_map_list', 'clip_srgb', 'hue_shift', 'ease',
+           'lerp_oklab', 'transition_frames']
 
 # %% ../nbs/00_oklab.ipynb #525dd0bc
 M_SRGB_TO_LMS = np.array([[0.4122214708, 0.5363325363, 0.0514459929],
@@ -281,8 +281,10 @@ def _gamut_map_rows(x, jnd, iters):
     if not len(sel): return out
     L, a, b = out[sel].T
     C, h = np.hypot(a, b), np.arctan2(b, a)
-    c = _max_chroma(L, h, C, iters)
-    if jnd > 0: c = _relax_to_jnd(L, h, c, C, jnd, 8)
+    if len(sel) <= _FEW: c = _chroma_few(L, h, C, jnd, iters)
+    else:
+        c = _max_chroma(L, h, C, iters)
+        if jnd > 0: c = _relax_to_jnd(L, h, c, C, jnd, 8)
     out[sel] = _clip_oklab(np.stack([L, c * np.cos(h), c * np.sin(h)], -1))
     return out
 
@@ -306,6 +308,85 @@ def _relax_to_jnd(L, h, lo, hi, jnd, iters):
         ok = ((_clip_oklab(m) - m) ** 2).sum(-1) <= jnd ** 2
         lo = np.where(ok, mid, lo); hi = np.where(ok, hi, mid)
     return lo
+
+# %% ../nbs/00_oklab.ipynb #33a1d082
+_FEW = 8    # up to this many colours outside the gamut: the bisections in Python floats
+
+def _mv(M, x0, x1, x2):
+    "The 3×3 matrix `M` (nested lists) times (x0, x1, x2)."
+    (a, b, c), (d, e, f), (g, h, i) = M
+    return x0 * a + x1 * b + x2 * c, x0 * d + x1 * e + x2 * f, x0 * g + x1 * h + x2 * i
+
+_OK2LMS, _LMS2LIN, _LIN2LMS, _LMS2OK = (m.tolist() for m in (M_OKLAB_TO_LMS, M_LMS_TO_SRGB, M_SRGB_TO_LMS, M_LMS_TO_OKLAB))
+
+def _lin1(L:float, a:float, b:float) -> tuple:
+    "`_lab2lin` for one colour."
+    return _mv(_LMS2LIN, *(x * (x * x) for x in _mv(_OK2LMS, L, a, b)))
+
+def _max_chroma1(base, u, cmax:float, iters:int) -> float:
+    "`_max_chroma` for one colour: `base`, `u` its cone responses at c = 0 and their slope."
+    (l0, l1, l2), (u0, u1, u2), lo, hi = base, u, 0.0, cmax
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        x0, x1, x2 = l0 + mid * u0, l1 + mid * u1, l2 + mid * u2
+        r, g, b = _mv(_LMS2LIN, x0 * (x0 * x0), x1 * (x1 * x1), x2 * (x2 * x2))
+        if 0 <= r <= 1 and 0 <= g <= 1 and 0 <= b <= 1: lo = mid
+        else: hi = mid
+    return lo
+
+def _clip1(v:float) -> float: return 0. if v < 0 else 1. if v > 1 else v
+
+def _clip_oklab1(L:float, a:float, b:float) -> list:
+    "`_clip_oklab` for one colour."
+    return list(_mv(_LMS2OK, *(math.cbrt(v) for v in _mv(_LIN2LMS, *map(_clip1, _lin1(L, a, b))))))
+
+def _relax1(L:float, cos:float, sin:float, lo:float, hi:float, jnd2:float, iters:int) -> float:
+    "`_relax_to_jnd` for one colour."
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        m1, m2 = mid * cos, mid * sin
+        d0, d1, d2 = (y - m for y, m in zip(_clip_oklab1(L, m1, m2), (L, m1, m2)))
+        if d0 * d0 + d1 * d1 + d2 * d2 <= jnd2: lo = mid
+        else: hi = mid
+    return lo
+
+def _chroma_few(L, h, C, jnd:float, iters:int) -> np.ndarray:
+    "The chroma `_max_chroma` and `_relax_to_jnd` give, for a few colours."
+    cos, sin = np.cos(h), np.sin(h)
+    u = np.stack([cos, sin], -1) @ M_OKLAB_TO_LMS[:, 1:].T
+    base = L[:, None] * M_OKLAB_TO_LMS[:, 0]
+    c = [_max_chroma1(*x, iters) for x in zip(base.tolist(), u.tolist(), C.tolist())]
+    if jnd > 0: c = [_relax1(*x, jnd ** 2, 8) for x in zip(L.tolist(), cos.tolist(), sin.tolist(), c, C.tolist())]
+    return np.array(c)
+
+# %% ../nbs/00_oklab.ipynb #105e4632
+def _gamma1(v:float) -> float:
+    "`_lin2srgb` for one channel, in Python floats."
+    a = -v if v < 0 else v
+    o = a * 12.92 if a <= 0.0031308 else math.exp(math.log(a) * (1 / 2.4)) * 1.055 - 0.055
+    return -o if v < 0 else o
+
+def _srgb1(L:float, a:float, b:float) -> tuple:
+    "One Oklab colour → gamma-encoded sRGB in [0, 1], in Python floats (as `np.clip(oklab_to_srgb(lab), 0, 1)`)."
+    return tuple(_clip1(_gamma1(v)) for v in _lin1(L, a, b))
+
+# %% ../nbs/00_oklab.ipynb #c1e667cc
+def _map1(L:float, a:float, b:float, jnd:float, iters:int) -> list:
+    "`_gamut_map_rows` for one colour outside the gamut."
+    if L >= 1: return [1., 0., 0.]
+    if L <= 0: return [0., 0., 0.]
+    C, h = math.hypot(a, b), math.atan2(b, a)
+    cos, sin = math.cos(h), math.sin(h)
+    c = _max_chroma1([L * r[0] for r in _OK2LMS], [cos * r[1] + sin * r[2] for r in _OK2LMS], C, iters)
+    if jnd > 0: c = _relax1(L, cos, sin, c, C, jnd ** 2, 8)
+    return _clip_oklab1(L, c * cos, c * sin)
+
+def gamut_map_list(lab, jnd:float=0.02, iters:int=14) -> list:
+    "`gamut_map` of a few colours in Python floats, as lists: [[L, a, b], ...]. No numpy call for lists of floats."
+    rows = lab.tolist() if isinstance(lab, np.ndarray) else [[float(v) for v in c] for c in lab]
+    if not all(len(c) == 3 for c in rows) or not math.isfinite(sum(map(sum, rows))):
+        raise ValueError(f'gamut_map_list: expected finite colours [[L, a, b], ...], got {rows!r:.200}')
+    return [c if all(-1e-9 <= v <= 1 + 1e-9 for v in _lin1(*c)) else _map1(*c, jnd, iters) for c in rows]
 
 # %% ../nbs/00_oklab.ipynb #278ab27b
 def clip_srgb(lab):
@@ -346,6 +427,8 @@ def lerp_oklab(p0, p1, t, easing:str='linear', jnd:float=0.02):
 
 # %% ../nbs/00_oklab.ipynb #aab2b403
 def transition_frames(p0, p1, n:int, easing:str='ease_in_out', jnd:float=0.02):
-    "`n` frames (n, ...) of a transition from `p0` to `p1`, the last one exactly `p1` (gamut-mapped)."
+    "`n` frames (n, ...) of a transition from `p0` to `p1`, the last one `p1` itself (gamut-mapped)."
     if n < 1: raise ValueError(f"transition_frames: n must be ≥ 1, got {n}")
-    return lerp_oklab(p0, p1, np.arange(1, n + 1) / n, easing, jnd)
+    last = gamut_map(p1, jnd=jnd)[None]
+    if n == 1: return last
+    return np.concatenate([lerp_oklab(p0, p1, np.arange(1, n) / n, easing, jnd), last])

@@ -8,7 +8,7 @@ import ipaddress, logging, math, socket, struct, threading, time
 import numpy as np
 from fastcore.basics import patch
 from pythonosc.osc_message import OscMessage
-from .oklab import oklab_to_srgb, srgb_to_hex
+from .oklab import oklab_to_srgb, srgb_to_hex, _srgb1
 
 # %% auto #0
 __all__ = ['PALETTE_SRGB', 'PALETTE_HEX', 'PALETTE_OKLAB', 'EMOTION_LABEL', 'EMOTION_VA', 'PROGRESS', 'FRAME', 'OUT_ADDRESSES',
@@ -28,6 +28,10 @@ _log = logging.getLogger('e2c.osc')
 # %% ../nbs/08_osc.ipynb #6a1e9127
 def _pad(b:bytes) -> bytes: return b + b'\0' * (4 - len(b) % 4)
 
+def _is_rows(lab) -> bool:
+    "Is `lab` five colours as lists of three Python floats (as the sender's jumps give them)?"
+    return type(lab) is list and len(lab) == 5 and all(type(c) is list and len(c) == 3 and all(type(v) is float for v in c) for c in lab)
+
 # %% ../nbs/08_osc.ipynb #183928b9
 def _encode(addr:str, tag:str, vals) -> bytes:
     "One OSC message whose arguments all have the type `tag` ('f', 'i' or 's')."
@@ -45,12 +49,13 @@ def palette_bundle(lab, # Oklab colours (5, 3), in gamut, darkest → lightest
                    frame:int=0 # frame number, last in the bundle
                   ) -> bytes:
     "One frame for Unity: an OSC bundle with every output address."
-    lab = np.asarray(lab, dtype=float).reshape(5, 3)
-    srgb = np.clip(oklab_to_srgb(lab), 0, 1)
-    hexes = srgb_to_hex(srgb).tolist()
+    lab = lab if _is_rows(lab) else np.asarray(lab, dtype=float).reshape(5, 3).tolist()
+    if not math.isfinite(sum(map(sum, lab))): raise ValueError(f'palette_bundle: the colours must be finite numbers, got {lab}')
+    srgb = [_srgb1(*c) for c in lab]
+    hexes = ['#%02x%02x%02x' % tuple(round(v * 255.) for v in c) for c in srgb]
     va = [math.nan, math.nan] if va is None else [float(v) for v in va]
     msgs = [_encode(addr, tag, vals) for addr, tag, vals in (
-        (PALETTE_SRGB, 'f', srgb.ravel().tolist()), (PALETTE_HEX, 's', hexes), (PALETTE_OKLAB, 'f', lab.ravel().tolist()),
+        (PALETTE_SRGB, 'f', [v for c in srgb for v in c]), (PALETTE_HEX, 's', hexes), (PALETTE_OKLAB, 'f', [v for c in lab for v in c]),
         (EMOTION_LABEL, 's', [label or '']), (EMOTION_VA, 'f', va), (PROGRESS, 'f', [float(progress)]), (FRAME, 'i', [frame & 0x7fffffff]))]
     return b'#bundle\0' + struct.pack('>Q', 1) + b''.join(struct.pack('>i', len(m)) + m for m in msgs)   # time tag 1: immediately
 

@@ -8,10 +8,10 @@ import math, os, socket, struct, threading, time
 from collections import Counter
 import numpy as np
 from fastcore.basics import patch, store_attr
-from .oklab import gamut_map, transition_frames, EASINGS
+from .oklab import gamut_map, gamut_map_list, transition_frames, EASINGS
 from .palette import Palette
 from .circumplex import CLASSES, VA, ANCHORS
-from .osc import palette_bundle, UNITY_PORT, PALETTE_HEX, PALETTE_OKLAB, PROGRESS, FRAME, EMOTION_LABEL, _log
+from .osc import palette_bundle, _is_rows, UNITY_PORT, PALETTE_HEX, PALETTE_OKLAB, PROGRESS, FRAME, EMOTION_LABEL, _log
 
 # %% auto #0
 __all__ = ['Transition', 'PaletteSender']
@@ -20,7 +20,7 @@ __all__ = ['Transition', 'PaletteSender']
 class Transition:
     "Handle on a transition the sender streams: wait for it, see how far it got."
     def __init__(self, lab, label, va, n:int, fps:float, easing:str, gen:int):
-        store_attr()
+        self.lab, self.label, self.va, self.n, self.fps, self.easing, self.gen = lab, label, va, n, fps, easing, gen   # (not store_attr: see "What an idle process costs" in the bridge chapter)
         self.sent, self.interrupted, self.frames, self.t0, self._done = 0, False, None, None, threading.Event()
     def wait(self, timeout:float|None=None) -> bool: return self._done.wait(timeout)
     @property
@@ -87,8 +87,11 @@ def _drop_pending(self:PaletteSender):
 
 # %% ../nbs/08a_stream.ipynb #4e772f30
 def _lab_label(pal, label):
+    if _is_rows(pal): return pal, label or ''     # five [L, a, b] of Python floats, as the bridge gives them: no numpy call
     if not isinstance(pal, Palette): pal = Palette(pal)
     return pal.oklab, (pal.label if label is None else label) or ''
+
+def _rows(lab) -> list: return lab if type(lab) is list else lab.tolist()
 
 # %% ../nbs/08a_stream.ipynb #d06b0ae5
 @patch
@@ -101,7 +104,7 @@ def send(self:PaletteSender, pal, label:str|None=None, va=None, progress:float=1
         if self._closed: raise RuntimeError('the sender is closed')
         self._gen += 1
         self._drop_pending()
-        self._target, self._meta = (lab, label), (label, va)
+        self._target, self._meta = (_rows(lab), label), (label, va)
         self._last = Transition(lab, label, va, 1, 1, 'linear', self._gen)
         self._emit(dgram, shown)
         self._last.sent = 1; self._last._done.set()
@@ -113,7 +116,8 @@ def _start(self:PaletteSender, job:Transition):
     "Compute the frames of `job` from the palette shown now and send the first; call with the lock held."
     moving = self._last is not None and self._last.sent < self._last.n
     easing = self.interrupt_easing if moving and self.interrupt_easing else job.easing
-    job.frames = gamut_map(job.lab)[None] if self._shown is None else transition_frames(self._shown, job.lab, job.n, easing)
+    if self._shown is None or job.n == 1: job.frames = [gamut_map_list(job.lab)]   # a jump: in Python floats, no numpy call
+    else: job.frames = transition_frames(self._shown, job.lab, job.n, easing)
     job.n, job.t0 = len(job.frames), time.perf_counter()
     self._emit(palette_bundle(job.frames[0], job.label, job.va, 1 / job.n), job.frames[0])
     self._meta, job.sent = (job.label, job.va), 1
@@ -134,14 +138,14 @@ def transition(self:PaletteSender, to, # the target: a Palette or (5, 3) Oklab c
     if not (0 < fps <= 1000) or not (0 <= seconds < math.inf): raise ValueError(f'need 0 < fps ≤ 1000 and seconds ≥ 0, got {fps}, {seconds}')
     with self._cv:
         if self._closed: raise RuntimeError('the sender is closed')
-        if self._target is not None and self._target[1] == label and np.array_equal(self._target[0], lab):
+        if self._target == (rows := _rows(lab), label):
             self.counters['unchanged'] += 1
             return self._last
         self._gen += 1
         self._drop_pending()
         job = Transition(lab, label, va, max(1, round(seconds * fps)), fps, easing, self._gen)
         self._start(job)
-        self._last, self._target = job, (lab, label)
+        self._last, self._target = job, (rows, label)
         self.counters['transitions'] += 1
         if not job.done: self._job = job; self._cv.notify_all()
     return job

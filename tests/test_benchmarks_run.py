@@ -196,6 +196,11 @@ def test_bench_startup_relay(monkeypatch):
     res = bench('bench_startup', monkeypatch).run_relay(n=5)
     assert res['n'] == 5 and 0 < res['relay_p50_ms'] <= res['relay_p99_ms'] <= res['relay_max_ms'] < 2000, res
 
+def test_bench_startup_relay_palette(monkeypatch):
+    "The floor with the palette: the relay's parent computes each point's palette and frame; they arrive, each timed."
+    res = bench('bench_startup', monkeypatch).run_relay(n=3, timeout=120., work=True)
+    assert res['n'] == 3 and 0 < res['relay_p50_ms'] <= res['relay_p99_ms'] <= res['relay_max_ms'] < 2000, res
+
 def test_palette_losses(monkeypatch, capsys):
     res = bench('palette_losses', monkeypatch).main()
     check_json(res)

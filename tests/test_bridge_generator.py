@@ -44,3 +44,33 @@ def test_points_are_decoded_in_numpy_with_the_same_palettes(gen, monkeypatch):
     monkeypatch.setattr(torch, 'as_tensor', no_torch); monkeypatch.setattr(type(gen.model.decoder), 'forward', no_torch)
     assert np.abs(fast.model.from_va(pts) - want_raw).max() <= 1e-6
     assert [fast.from_va(*p).hex for p in pts] == want
+
+def _numpy_calls(f) -> list:
+    "The numpy functions `f()` calls (directly or not), in order."
+    import sys
+    seen = []
+    def prof(frame, event, arg):
+        if event == 'c_call' and (getattr(arg, '__module__', None) or '').startswith('numpy'): seen.append(arg.__name__)
+        elif event == 'call' and '/numpy/' in frame.f_code.co_filename: seen.append(frame.f_code.co_name)
+    sys.setprofile(prof)
+    try: f()
+    finally: sys.setprofile(None)
+    return seen
+
+def test_bridge_requests_in_python_floats(gen):
+    "A point's palette is the generator's to rounding (the same hex), computed with two numpy products; a label's frame with no numpy call."
+    from e2c.point import PointPalette
+    from e2c.oklab import srgb_to_hex, oklab_to_srgb
+    with FrameRecorder() as unity:
+        br = Bridge(source=gen, listen=('127.0.0.1', 0), unity=('127.0.0.1', unity.port), seconds=0, keepalive=None)
+        try:
+            assert isinstance(br._point, PointPalette)
+            for p in np.random.default_rng(1).uniform(-1, 1, (200, 2)).tolist():
+                ours = np.array(br._point(*p))     # against the numpy decoder's generator; that one against torch's above
+                assert np.abs(ours - br.source.from_va(*p).oklab).max() <= 1e-12
+                assert list(srgb_to_hex(np.clip(oklab_to_srgb(ours), 0, 1))) == gen.from_va(*p).hex
+            br._go('va', (0.1, 0.1)); br._go('index', 0)     # the first of each also fills caches
+            assert _numpy_calls(lambda: br._go('va', (0.8, -0.3))) == ['dot', 'dot']
+            assert _numpy_calls(lambda: br._go('index', 6)) == []
+            assert Bridge(listen=('127.0.0.1', 0), unity=('127.0.0.1', unity.port))._point is None   # the anchors: no decoder
+        finally: br.close()

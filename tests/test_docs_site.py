@@ -5,6 +5,7 @@ to the repository root; `.ci/test` sets it after building `site/`) the tests use
 otherwise they build one into a temporary folder first (this executes the notebooks: minutes).
 Chromium is a requirement, not an option: `.ci/install` installs it.
 """
+from concurrent.futures import ThreadPoolExecutor
 import importlib.util, io, json, os, re, shutil, signal, subprocess, sys, tempfile, threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -213,8 +214,9 @@ def test_site_works_offline(server):
 
 def test_notebook_pages_render(server):
     "Every chapter: title, nav, a heading, code, no JS error."
-    for page in pages(server.site)[1:]:
-        if page == 'figures.html': continue
+    todo = [p for p in pages(server.site)[1:] if p != 'figures.html']
+    with ThreadPoolExecutor(2) as pool: list(pool.map(lambda p: dom(server.base + p), todo))   # two browsers at a time: 2 cores
+    for page in todo:
         soup, errors = dom(server.base + page)
         assert soup.title and 'e2c' in soup.title.get_text(), page
         assert soup.select('nav.md-nav--primary a.md-nav__link'), f'{page}: no nav'
