@@ -1,6 +1,6 @@
 """Start-up benchmark of the command line and the bridge, whole process, against `python -c "import torch"` (a script that prints, not a test).
 
-    python benchmarks/bench_startup.py [--runs 5] [--only NAME,...] [--baseline PATH] [--va 200] [--json]
+    python benchmarks/bench_startup.py [--runs 5] [--only NAME,...] [--baseline PATH] [--va 200] [--intake process] [--json]
 
 Each command runs `--runs` times in a fresh process, the commands alternating with `python -c "import torch"` in the
 same run (so a change of load hits all of them); wall time and peak memory (the child's maximum RSS from `wait4`,
@@ -61,14 +61,14 @@ def run_once(code:str, args=(), root=ROOT) -> tuple[float, float, int]:
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-def run_bridge(n_va:int=200, root=ROOT, timeout:float=120.) -> dict:
+def run_bridge(n_va:int=200, root=ROOT, timeout:float=120., intake:str='process') -> dict:
     "Seconds from starting e2c-bridge (with the generator) to the first label's frame at Unity, its peak MB, and /e2c/emotion/va latencies."
     from pythonosc.udp_client import SimpleUDPClient
     from e2c.osc import FrameRecorder
     listen = _free_port()
     with FrameRecorder() as unity:
         args = ['--listen-port', str(listen), '--unity-port', str(unity.port), '--seconds', '0', '--keepalive', '0',
-                '--tau', '0', '--margin', '0', '--dwell', '0', '--duration', str(timeout)]
+                '--tau', '0', '--margin', '0', '--dwell', '0', '--duration', str(timeout), '--intake', intake]
         t0 = time.perf_counter()
         p = subprocess.Popen([sys.executable, '-c', ENTRY.format(cmd='e2c-bridge', fn='e2c_bridge'), *args], env=_env(root), cwd=root,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
@@ -167,7 +167,7 @@ def commands(only=None, baseline=None) -> dict:
     if only: cmds = {k: v for k, v in cmds.items() if k == 'torch' or any(k == o or k.startswith(o + ' ') for o in only)}
     return cmds
 
-def main(runs:int=5, only=None, baseline=None, n_va:int=200, verbose:bool=True) -> dict:
+def main(runs:int=5, only=None, baseline=None, n_va:int=200, verbose:bool=True, intake:str='process') -> dict:
     "Run the benchmark; returns its figures."
     cmds = commands(only, baseline)
     times, mems, fails = {k: [] for k in cmds}, {k: [] for k in cmds}, {}
@@ -178,12 +178,12 @@ def main(runs:int=5, only=None, baseline=None, n_va:int=200, verbose:bool=True) 
             times[k].append(t); mems[k].append(m)
             if rc not in (0,): fails[k] = rc
         if not only or 'bridge' in only:
-            bridge.append(run_bridge(n_va if r == runs - 1 else 0))
-            if baseline and r == runs - 1: base_bridge = run_bridge(n_va, root=Path(baseline))
+            bridge.append(run_bridge(n_va if r == runs - 1 else 0, intake=intake))
+            if baseline and r == runs - 1: base_bridge = run_bridge(n_va, root=Path(baseline), intake=intake)
         if (not only or 'relay' in only) and r == runs - 1: res_relay = run_relay(n_va)
         if (not only or 'relay+palette' in only) and r == runs - 1: res_work = run_relay(n_va, 120., work=True)
     t0, m0 = float(np.median(times['torch'])), float(np.median(mems['torch']))
-    res = {'load_average': load_average(), 'runs': runs,
+    res = {'load_average': load_average(), 'runs': runs, 'intake': intake,
            'commands': {k: dict(s=float(np.median(times[k])), peak_mb=float(np.median(mems[k])),
                                 time_ratio=float(np.median(times[k])) / t0, mem_ratio=float(np.median(mems[k])) / m0)
                         for k in cmds}}
@@ -196,7 +196,7 @@ def main(runs:int=5, only=None, baseline=None, n_va:int=200, verbose:bool=True) 
         res['bridge'] = b | dict(time_ratio=b['first_frame_s'] / t0, mem_ratio=b['peak_mb'] / m0)
         if baseline: res['bridge_baseline'] = base_bridge
     if verbose:
-        print(f"load average {res['load_average']}; medians of {runs} runs; ratios against python -c 'import torch'")
+        print(f"load average {res['load_average']}; medians of {runs} runs; ratios against python -c 'import torch'; the bridge's intake: {intake}")
         for k, v in res['commands'].items():
             print(f"  {k:28s} {v['s']:6.2f} s  {v['peak_mb']:6.0f} MB   ×{v['time_ratio']:.2f} time  ×{v['mem_ratio']:.2f} memory")
         if bridge:
@@ -226,7 +226,8 @@ if __name__ == '__main__':
     ap.add_argument('--only', default=None, help='comma-separated: class, free, n1000, numpy, help, bridge, relay, relay+palette')
     ap.add_argument('--baseline', default=None, help='another e2c checkout to run class, free, n1000 and the bridge latencies with')
     ap.add_argument('--va', type=int, default=200, help='/e2c/emotion/va requests timed in the last run')
+    ap.add_argument('--intake', default='process', help="the bridge's --intake: process (its default) or thread")
     ap.add_argument('--json', action='store_true')
     a = ap.parse_args()
-    res = main(a.runs, a.only.split(',') if a.only else None, a.baseline, a.va)
+    res = main(a.runs, a.only.split(',') if a.only else None, a.baseline, a.va, intake=a.intake)
     if a.json: print_json(res)
