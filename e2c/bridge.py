@@ -4,7 +4,7 @@
 
 # %% ../nbs/08b_bridge.ipynb #2775481a
 from __future__ import annotations
-import logging, math, os, selectors, signal, socket, sys, threading, time
+import gc, logging, math, os, selectors, signal, socket, sys, threading, time
 from collections import Counter
 from typing import Protocol, runtime_checkable
 import numpy as np
@@ -169,7 +169,7 @@ class Bridge:
                  dwell:float=0.0, # seconds a challenger must keep its lead before the target changes
                  switch_interval:float|None=None, # Python's thread switch interval while serving, seconds (None: 0.5 ms with the thread intake, Python's own with the process intake; 0: leave it)
                  allow:Allow|str='any', # senders accepted (`e2c.osc.Allow`): 'any', or addresses and networks
-                 intake:str='process'): # where datagrams are read and parsed: process (a child process; frames keep time during a flood) or thread
+                 intake:str='process'): # where datagrams are read and parsed: process (the serve thread, and a child process during a flood: frames keep time) or thread (always the serve thread)
         self.source = AnchorSource() if source is None else numpy_va(source)   # points without torch per request
         self.palettes = _class_table(self.source)
         self._rows, self._point = [p.oklab.tolist() for p in self.palettes], _points(self.source)   # what a request needs, in Python floats
@@ -331,13 +331,16 @@ def _serve_rt(self:Bridge, duration:float|None=None):
 def _serve_loop(self:Bridge, duration:float|None=None):
     end = None if duration is None else time.monotonic() + duration
     with selectors.DefaultSelector() as sel:
-        src = self._in.fileobj
-        sel.register(src, selectors.EVENT_READ); sel.register(self._wake_r, selectors.EVENT_READ)
+        srcs = self._in.fileobjs
+        for f in srcs: sel.register(f, selectors.EVENT_READ)
+        sel.register(self._wake_r, selectors.EVENT_READ)
         period, due = 1 / self.fps, None    # due: when this frame's observation is to be taken
         while not self._stop.is_set():
             got = self._in.poll()           # one datagram, or one update of the child intake; None: nothing waits
-            if self._in.fileobj is not src:  # a new child intake
-                sel.unregister(src); src = self._in.fileobj; sel.register(src, selectors.EVENT_READ)
+            if self._in.fileobjs != srcs:   # the child reads now, or this thread again, or a new child
+                for f in srcs: sel.unregister(f)
+                srcs = self._in.fileobjs
+                for f in srcs: sel.register(f, selectors.EVENT_READ)
             if self._in.seconds is not None: self.seconds, self._in.seconds = self._in.seconds, None
             now = time.perf_counter()
             if got:
@@ -422,6 +425,7 @@ def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recog
         try: br = Bridge(src, (listen_host, listen_port), (unity_host, unity_port), tau=tau, margin=margin, dwell=dwell, allow=accept, **kw)
         except OSError as e: raise SystemExit(f'e2c-bridge: cannot listen on {listen_host}:{listen_port} or reach '
                                               f'{unity_host}:{unity_port}: {e}') from None
+        gc.collect(); gc.freeze()   # the model's 190,000 objects out of the collector's sight: a full collection took 79 ms, a stall of five frames
         with br:
             host, port = br.address
             print(f'e2c-bridge: listening on {host}:{port} (receive buffer {br.rcvbuf:,} bytes), accepting {br.allow}, streaming to Unity at '
@@ -429,4 +433,4 @@ def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recog
             br.serve_forever(duration or None)
         print(br.report(), flush=True)
         return br.counters
-    finally: _log.removeHandler(h); wlog.removeHandler(h); logging.captureWarnings(False); _log.setLevel(old_level)
+    finally: _log.removeHandler(h); wlog.removeHandler(h); logging.captureWarnings(False); _log.setLevel(old_level); gc.unfreeze()
