@@ -326,11 +326,12 @@ def _lin1(L:float, a:float, b:float) -> tuple:
 def _max_chroma1(base, u, cmax:float, iters:int) -> float:
     "`_max_chroma` for one colour: `base`, `u` its cone responses at c = 0 and their slope."
     (l0, l1, l2), (u0, u1, u2), lo, hi = base, u, 0.0, cmax
+    (p0, p1, p2), (q0, q1, q2), (r0, r1, r2) = _LMS2LIN
     for _ in range(iters):
         mid = (lo + hi) / 2
-        x0, x1, x2 = l0 + mid * u0, l1 + mid * u1, l2 + mid * u2
-        r, g, b = _mv(_LMS2LIN, x0 * (x0 * x0), x1 * (x1 * x1), x2 * (x2 * x2))
-        if 0 <= r <= 1 and 0 <= g <= 1 and 0 <= b <= 1: lo = mid
+        x, y, z = l0 + mid * u0, l1 + mid * u1, l2 + mid * u2
+        x, y, z = x * (x * x), y * (y * y), z * (z * z)
+        if 0 <= x * p0 + y * p1 + z * p2 <= 1 and 0 <= x * q0 + y * q1 + z * q2 <= 1 and 0 <= x * r0 + y * r1 + z * r2 <= 1: lo = mid
         else: hi = mid
     return lo
 
@@ -341,11 +342,21 @@ def _clip_oklab1(L:float, a:float, b:float) -> list:
     return list(_mv(_LMS2OK, *(math.cbrt(v) for v in _mv(_LIN2LMS, *map(_clip1, _lin1(L, a, b))))))
 
 def _relax1(L:float, cos:float, sin:float, lo:float, hi:float, jnd2:float, iters:int) -> float:
-    "`_relax_to_jnd` for one colour."
+    "`_relax_to_jnd` for one colour (`_clip_oklab1` written out: the bridge runs it for each colour it maps)."
+    (a0, a1, a2), (b0, b1, b2), (c0, c1, c2) = _OK2LMS
+    (p0, p1, p2), (q0, q1, q2), (r0, r1, r2) = _LMS2LIN
+    (e0, e1, e2), (f0, f1, f2), (g0, g1, g2) = _LIN2LMS
+    (h0, h1, h2), (i0, i1, i2), (k0, k1, k2) = _LMS2OK
+    cbrt = math.cbrt
     for _ in range(iters):
         mid = (lo + hi) / 2
         m1, m2 = mid * cos, mid * sin
-        d0, d1, d2 = (y - m for y, m in zip(_clip_oklab1(L, m1, m2), (L, m1, m2)))
+        x = L * a0 + m1 * a1 + m2 * a2; y = L * b0 + m1 * b1 + m2 * b2; z = L * c0 + m1 * c1 + m2 * c2
+        x, y, z = x * (x * x), y * (y * y), z * (z * z)
+        r, g, b = x * p0 + y * p1 + z * p2, x * q0 + y * q1 + z * q2, x * r0 + y * r1 + z * r2
+        r, g, b = (0. if r < 0 else 1. if r > 1 else r), (0. if g < 0 else 1. if g > 1 else g), (0. if b < 0 else 1. if b > 1 else b)
+        x, y, z = cbrt(r * e0 + g * e1 + b * e2), cbrt(r * f0 + g * f1 + b * f2), cbrt(r * g0 + g * g1 + b * g2)
+        d0, d1, d2 = x * h0 + y * h1 + z * h2 - L, x * i0 + y * i1 + z * i2 - m1, x * k0 + y * k1 + z * k2 - m2
         if d0 * d0 + d1 * d1 + d2 * d2 <= jnd2: lo = mid
         else: hi = mid
     return lo

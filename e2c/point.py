@@ -22,25 +22,27 @@ def _f32(x) -> list:
     return array.array('f', x).tolist()
 
 # %% ../nbs/08aa_point.ipynb #b73c472f
-_LO, _HI = zip(*[(i, j) for i in range(5) for j in range(i + 1, 5)])   # the pairs of `e2c.generate.enforce_diversity`, in its order
+_PAIRS = [(i, j) for i in range(5) for j in range(i + 1, 5)]   # the pairs of `e2c.generate.enforce_diversity`, in its order
 
 def diversify1(p:list, min_dist:float=REFERENCE['min_dist'], iters:int=REFERENCE['diversity_iters'],
                clip_L:tuple=REFERENCE['clip_L'], clip_ab:tuple=REFERENCE['clip_ab']) -> list:
     "`e2c.generate.enforce_diversity` for one palette, in Python floats: colours closer than `min_dist` pushed apart (in place)."
     (l0, l1), (a0, a1) = clip_L, clip_ab
     for _ in range(iters):
-        push = [[0., 0., 0.] for _ in p]
-        short = False
-        for i, j in zip(_LO, _HI):
-            d = [y - x for x, y in zip(p[i], p[j])]
-            dist = math.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
+        push, short = [[0., 0., 0.] for _ in p], False
+        for i, j in _PAIRS:
+            (x0, x1, x2), (y0, y1, y2) = p[i], p[j]
+            d0, d1, d2 = y0 - x0, y1 - x1, y2 - x2
+            dist = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
             if dist >= min_dist: continue
             short, s = True, (min_dist - dist) / 2
-            u = [x / dist for x in d] if dist > 1e-9 else [1., 0., 0.]
-            for k in range(3): push[j][k] += s * u[k]; push[i][k] -= s * u[k]
+            u0, u1, u2 = (d0 / dist, d1 / dist, d2 / dist) if dist > 1e-9 else (1., 0., 0.)
+            qi, qj = push[i], push[j]
+            qj[0] += s * u0; qj[1] += s * u1; qj[2] += s * u2
+            qi[0] -= s * u0; qi[1] -= s * u1; qi[2] -= s * u2
         if not short: break
-        for c, q in zip(p, push):
-            c[:] = min(max(c[0] + q[0], l0), l1), min(max(c[1] + q[1], a0), a1), min(max(c[2] + q[2], a0), a1)
+        for c, (q0, q1, q2) in zip(p, push):
+            c[:] = min(max(c[0] + q0, l0), l1), min(max(c[1] + q1, a0), a1), min(max(c[2] + q2, a0), a1)
     return p
 
 # %% ../nbs/08aa_point.ipynb #6809d3e0
