@@ -91,9 +91,7 @@ class Intake:
 
     def reject(self, kind:str, msg:str): self.n[kind] += 1; self.say(kind, msg)
     @property
-    def fileobj(self): return self.sock      # what to wait on for input
-    @property
-    def fileobjs(self) -> tuple: return (self.sock,)
+    def fileobjs(self) -> tuple: return (self.sock,)     # what to wait on for input
     def open(self): return self              # nothing to start: it runs in the caller's thread
     def close(self): pass
 
@@ -144,7 +142,7 @@ def _merge(c:Coalescer, s):
 
 # %% ../nbs/08ab_intake.ipynb #db791f4e
 _BATCH, _NOTES, _NICE = 2e-3, 50, 10   # seconds of reading between updates; refusals shipped per update when verbose; niceness
-_FLOOD_N, _FLOOD_S, _WINDOW = 32, 1e-3, 1 / 60   # a flood: more datagrams than this, or more seconds of reading, within a window
+_FLOOD_N, _FLOOD_S, _WINDOW = 32, 1e-3, 1 / 60   # a flood: more datagrams than this, or two or more taking more seconds of reading, within a window
 _QUIET = 0.5   # seconds: the child hands the reading back when a window this long held fewer than _FLOOD_N datagrams
 
 # %% ../nbs/08ab_intake.ipynb #72a4e0c2
@@ -204,8 +202,6 @@ class ProcessIntake:
         self._win, self._k, self._busy = 0., 0, 0.
 
     @property
-    def fileobj(self): return self.conn if self.fallback is None and self.direct is None else self.sock
-    @property
     def fileobjs(self) -> tuple:
         "What to wait on: the socket while this process reads it (and the child, to see it die), else the child's updates."
         if self.fallback is not None: return (self.sock,)
@@ -263,7 +259,7 @@ def _flood(self:ProcessIntake, t0:float) -> bool:
     now = time.perf_counter()
     if now - self._win > _WINDOW: self._win, self._k, self._busy = now, 0, 0.
     self._k += 1; self._busy += now - t0
-    return self._k > _FLOOD_N or self._busy > _FLOOD_S
+    return self._k > _FLOOD_N or (self._k > 1 and self._busy > _FLOOD_S)   # one slow read alone is no flood
 
 @patch
 def _apply(self:ProcessIntake, u) -> bool:

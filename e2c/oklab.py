@@ -12,7 +12,7 @@ __all__ = ['M_SRGB_TO_LMS', 'M_LMS_TO_OKLAB', 'M_XYZ_TO_LMS', 'M_LMS_TO_SRGB', '
            'hex_to_rgb255', 'hex_to_srgb', 'rgb255_codes', 'codes_to_hex', 'rgb255_to_hex', 'srgb_to_hex',
            'srgb_to_linear', 'linear_to_srgb', 'linear_to_oklab', 'oklab_to_linear', 'xyz_to_oklab', 'oklab_to_xyz',
            'srgb_to_oklab', 'oklab_to_srgb', 'hex_to_oklab', 'oklab_to_hex', 'oklab_to_oklch', 'oklch_to_oklab',
-           'delta_eok', 'ciede2000', 'in_gamut', 'gamut_map', 'gamut_map_list', 'clip_srgb', 'hue_shift', 'ease',
+           'delta_eok', 'ciede2000', 'in_gamut', 'gamut_map', 'clip_srgb', 'hue_shift', 'gamut_map_list', 'ease',
            'lerp_oklab', 'transition_frames']
 
 # %% ../nbs/00_oklab.ipynb #525dd0bc
@@ -281,10 +281,8 @@ def _gamut_map_rows(x, jnd, iters):
     if not len(sel): return out
     L, a, b = out[sel].T
     C, h = np.hypot(a, b), np.arctan2(b, a)
-    if len(sel) <= _FEW: c = _chroma_few(L, h, C, jnd, iters)
-    else:
-        c = _max_chroma(L, h, C, iters)
-        if jnd > 0: c = _relax_to_jnd(L, h, c, C, jnd, 8)
+    c = _max_chroma(L, h, C, iters)
+    if jnd > 0: c = _relax_to_jnd(L, h, c, C, jnd, 8)
     out[sel] = _clip_oklab(np.stack([L, c * np.cos(h), c * np.sin(h)], -1))
     return out
 
@@ -309,9 +307,19 @@ def _relax_to_jnd(L, h, lo, hi, jnd, iters):
         lo = np.where(ok, mid, lo); hi = np.where(ok, hi, mid)
     return lo
 
-# %% ../nbs/00_oklab.ipynb #33a1d082
-_FEW = 8    # up to this many colours outside the gamut: the bisections in Python floats
+# %% ../nbs/00_oklab.ipynb #278ab27b
+def clip_srgb(lab):
+    "The reference design's gamut handling: clip each sRGB channel to [0, 1] (shifts hue)."
+    return srgb_to_oklab(np.clip(oklab_to_srgb(lab), 0, 1))
 
+# %% ../nbs/00_oklab.ipynb #1a4d7c19
+def hue_shift(lab, ref):
+    "Hue error of `lab` against `ref` as a distance: how far `lab` lies from the hue ray of `ref` in the a-b plane."
+    l1, l2 = oklab_to_oklch(lab), oklab_to_oklch(ref)
+    dh = np.deg2rad(l1[..., 2] - l2[..., 2])
+    return np.where(np.cos(dh) >= 0, l1[..., 1] * np.abs(np.sin(dh)), l1[..., 1])
+
+# %% ../nbs/00_oklab.ipynb #33a1d082
 def _mv(M, x0, x1, x2):
     "The 3×3 matrix `M` (nested lists) times (x0, x1, x2)."
     (a, b, c), (d, e, f), (g, h, i) = M
@@ -361,15 +369,6 @@ def _relax1(L:float, cos:float, sin:float, lo:float, hi:float, jnd2:float, iters
         else: hi = mid
     return lo
 
-def _chroma_few(L, h, C, jnd:float, iters:int) -> np.ndarray:
-    "The chroma `_max_chroma` and `_relax_to_jnd` give, for a few colours."
-    cos, sin = np.cos(h), np.sin(h)
-    u = np.stack([cos, sin], -1) @ M_OKLAB_TO_LMS[:, 1:].T
-    base = L[:, None] * M_OKLAB_TO_LMS[:, 0]
-    c = [_max_chroma1(*x, iters) for x in zip(base.tolist(), u.tolist(), C.tolist())]
-    if jnd > 0: c = [_relax1(*x, jnd ** 2, 8) for x in zip(L.tolist(), cos.tolist(), sin.tolist(), c, C.tolist())]
-    return np.array(c)
-
 # %% ../nbs/00_oklab.ipynb #105e4632
 def _gamma1(v:float) -> float:
     "`_lin2srgb` for one channel, in Python floats."
@@ -398,18 +397,6 @@ def gamut_map_list(lab, jnd:float=0.02, iters:int=14) -> list:
     if not all(len(c) == 3 for c in rows) or not math.isfinite(sum(map(sum, rows))):
         raise ValueError(f'gamut_map_list: expected finite colours [[L, a, b], ...], got {rows!r:.200}')
     return [c if all(-1e-9 <= v <= 1 + 1e-9 for v in _lin1(*c)) else _map1(*c, jnd, iters) for c in rows]
-
-# %% ../nbs/00_oklab.ipynb #278ab27b
-def clip_srgb(lab):
-    "The reference design's gamut handling: clip each sRGB channel to [0, 1] (shifts hue)."
-    return srgb_to_oklab(np.clip(oklab_to_srgb(lab), 0, 1))
-
-# %% ../nbs/00_oklab.ipynb #1a4d7c19
-def hue_shift(lab, ref):
-    "Hue error of `lab` against `ref` as a distance: how far `lab` lies from the hue ray of `ref` in the a-b plane."
-    l1, l2 = oklab_to_oklch(lab), oklab_to_oklch(ref)
-    dh = np.deg2rad(l1[..., 2] - l2[..., 2])
-    return np.where(np.cos(dh) >= 0, l1[..., 1] * np.abs(np.sin(dh)), l1[..., 1])
 
 # %% ../nbs/00_oklab.ipynb #139f9625
 EASINGS = {

@@ -47,6 +47,7 @@ class PaletteSender:
         self.counters = Counter(dict.fromkeys(['frames', 'send_errors', 'transitions', 'interrupted', 'unchanged', 'keepalives'], 0))
         self._cv, self._gen, self._job, self._last, self._closed = threading.Condition(), 0, None, None, False
         self._shown = self._target = None
+        self._t_emit = 0.      # time.monotonic() of the last frame sent
         self._meta, self._seq, self._errs = ('', None), 0, set()
         self._thread = threading.Thread(target=self._work, name=f'e2c-sender-{port}', daemon=True)
         self._thread.start()
@@ -56,7 +57,7 @@ class PaletteSender:
 def _emit(self:PaletteSender, dgram:bytes, lab):
     "Stamp the frame number, send, remember what is shown; call with the lock held."
     self._seq = (self._seq + 1) & 0x7fffffff
-    self._shown = lab
+    self._shown, self._t_emit = lab, time.monotonic()
     if err := self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):   # the previous frame was refused
         self.counters['frames'] -= 1; self.counters['send_errors'] += 1
         self._send_failed(OSError(err, os.strerror(err)))
@@ -192,7 +193,9 @@ def _work(self:PaletteSender):
     while True:
         with self._cv:
             while self._job is None and not self._closed:
-                if not self._cv.wait(self.keepalive) and self._shown is not None and self._job is None:
+                idle = None if self.keepalive is None or self._shown is None else time.monotonic() - self._t_emit
+                if idle is None or idle < self.keepalive: self._cv.wait(self.keepalive if idle is None else self.keepalive - idle)
+                else:      # `keepalive` seconds since the last frame, whoever sent it
                     self._emit(palette_bundle(self._shown, *self._meta), self._shown)
                     self.counters['keepalives'] += 1
             if self._closed: return

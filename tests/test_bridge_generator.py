@@ -72,5 +72,5 @@ def test_bridge_requests_in_python_floats(gen):
             br._go('va', (0.1, 0.1)); br._go('index', 0)     # the first of each also fills caches
             assert _numpy_calls(lambda: br._go('va', (0.8, -0.3))) == ['dot', 'dot']
             assert _numpy_calls(lambda: br._go('index', 6)) == []
-            assert Bridge(listen=('127.0.0.1', 0), unity=('127.0.0.1', unity.port))._point is None   # the anchors: no decoder
+            with Bridge(listen=('127.0.0.1', 0), unity=('127.0.0.1', unity.port)) as anchors: assert anchors._point is None   # no decoder
         finally: br.close()

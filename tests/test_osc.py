@@ -316,6 +316,15 @@ def test_keepalive_resends_the_current_palette(unity):
     assert all(f['/e2c/palette/hex'] == PALS[1].hex for f in unity.frames) and snd.counters['keepalives'] >= 2
 
 
+def test_keepalive_counts_from_the_last_frame(unity):
+    "A jump sent after the sender has idled most of a keepalive period puts the next keepalive a whole period after it."
+    with PaletteSender(port=unity.port, keepalive=0.3) as snd:
+        time.sleep(0.2)
+        snd.transition(PALS[2], seconds=0)     # a jump: the sender thread is not woken for it
+        assert unity.wait_for(2, timeout=5)
+    sent, kept = (f['t'] for f in unity.frames[:2])
+    assert kept - sent >= 0.29 and snd.counters['keepalives'] >= 1, (kept - sent, snd.counters)
+
 def test_no_threads_or_sockets_left(unity):
     before = threading.active_count()
     br = Bridge(SRC, listen=('127.0.0.1', 0), unity=('127.0.0.1', unity.port), seconds=0.05).start()
