@@ -12,8 +12,10 @@ are the medians over the runs, and the ratios are against the torch import's med
 - `n1000`: `e2c-palette "a quiet lake at dawn" --n 1000 --json` (no slower than before: give --baseline);
 - `help`: `--help` of every command (≤ 0.3 s each, no torch);
 - `bridge`: `e2c-bridge` with the generator until Unity's port receives the frame of the first label
-  (≤ 1.5× the time), then `--va` requests to /e2c/emotion/va, each timed from just before it is sent to the arrival of
-  its frame at Unity's port (the recorder's time stamp; p99 ≤ 3 ms), and as
+  (≤ 1.5× the time), then `--va` requests to /e2c/emotion/va, each built beforehand and timed from `time.time()` just
+  before its `sendto` to the arrival of its frame at Unity's port (the kernel's stamp, `FrameRecorder`'s `arrived`;
+  p99 ≤ 3 ms), so that neither building the request nor the recorder thread's wake-up is counted (the figure timed
+  as before, from building the request to the recorder's read, is printed beside it), and as
   many label requests beside them; the requests are 25 ms apart, since the bridge takes one observation per frame
   (at 60 fps, requests sent back to back wait up to 16.7 ms for their frame whatever the palette costs);
 - `relay`: the bridge's transport alone, as the floor of the `/e2c/emotion/va` latency: a process that starts a child
@@ -34,6 +36,7 @@ in the last run, right after it, and prints the ratios of their latencies. Timin
 import argparse, os, socket, subprocess, sys, time
 from pathlib import Path
 import numpy as np
+from pythonosc.osc_message_builder import OscMessageBuilder
 from benchtools import load_average, print_json
 from e2c.circumplex import CLASSES
 
@@ -66,7 +69,7 @@ def run_bridge(n_va:int=200, root=ROOT, timeout:float=120., intake:str='process'
     from pythonosc.udp_client import SimpleUDPClient
     from e2c.osc import FrameRecorder
     listen = _free_port()
-    with FrameRecorder() as unity:
+    with FrameRecorder() as unity, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
         args = ['--listen-port', str(listen), '--unity-port', str(unity.port), '--seconds', '0', '--keepalive', '0',
                 '--tau', '0', '--margin', '0', '--dwell', '0', '--duration', str(timeout), '--intake', intake]
         t0 = time.perf_counter()
@@ -80,21 +83,30 @@ def run_bridge(n_va:int=200, root=ROOT, timeout:float=120., intake:str='process'
                 unity.wait_for(1, timeout=0.02)
             first = time.perf_counter() - t0
             time.sleep(0.2)
-            rng, lat, lab = np.random.default_rng(0), [], []
+            rng, lat, lab, read = np.random.default_rng(0), [], [], []
             for i, (v, a) in enumerate(rng.uniform(-1, 1, (n_va, 2)).round(3)):
                 for addr, arg, out in (('/e2c/emotion/va', [float(v), float(a)], lat), ('/e2c/emotion/label', CLASSES[i % 9], lab)):
                     time.sleep(PACE)       # requests a frame apart: the bridge takes one observation per frame (60 fps)
-                    n = len(unity.frames); t = time.perf_counter()
-                    client.send_message(addr, arg)
-                    if not unity.wait_for(n + 1, timeout=2): raise RuntimeError(f'no frame for {addr} {arg}')
-                    out.append(unity.frames[n]['t'] - t)   # when it arrived, not when this thread noticed
+                    out.append(_timed(raw, ('127.0.0.1', listen), unity, addr, arg, read if out is lat else None))
         finally:
             p.terminate()
             _, _, ru = os.wait4(p.pid, 0); p.returncode = 0
-    lat, lab = (np.array(x or [0.]) * 1e3 for x in (lat, lab))
+    lat, lab, read = (np.array(x or [0.]) * 1e3 for x in (lat, lab, read))
     return dict(first_frame_s=first, peak_mb=ru.ru_maxrss / 1024, va_p50_ms=float(np.median(lat)),
                 va_p99_ms=float(np.quantile(lat, 0.99)), va_max_ms=float(lat.max()), n_va=n_va,
-                label_p50_ms=float(np.median(lab)), label_p99_ms=float(np.quantile(lab, 0.99)))
+                label_p50_ms=float(np.median(lab)), label_p99_ms=float(np.quantile(lab, 0.99)),
+                va_read_p50_ms=float(np.median(read)), va_read_p99_ms=float(np.quantile(read, 0.99)))
+
+def _timed(sock, to, unity, addr:str, arg, read:list|None=None) -> float:
+    "Seconds from sending one request (built beforehand) to its frame's arrival at Unity's port (the kernel's stamp); `read` gets the old figure."
+    b = OscMessageBuilder(addr)
+    for x in (arg if isinstance(arg, list) else [arg]): b.add_arg(x)
+    n, t_build = len(unity.frames), time.perf_counter()
+    d = b.build().dgram
+    t = time.time(); sock.sendto(d, to)
+    if not unity.wait_for(n + 1, timeout=2): raise RuntimeError(f'no frame for {addr} {arg}')
+    if read is not None: read.append(unity.frames[n]['t'] - t_build)
+    return unity.frames[n]['arrived'] - t
 
 RELAY = """import os, selectors, signal, socket, subprocess, sys
 lp, up = int(sys.argv[1]), int(sys.argv[2])
@@ -133,7 +145,7 @@ def run_relay(n:int=200, timeout:float=30., work:bool=False) -> dict:
     from pythonosc.udp_client import SimpleUDPClient
     from e2c.osc import FrameRecorder
     listen = _free_port()
-    with FrameRecorder() as unity:
+    with FrameRecorder() as unity, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
         p = subprocess.Popen([sys.executable, '-c', RELAY, str(listen), str(unity.port)], env=_env(ROOT) | {'E2C_RELAY': RELAY, 'E2C_RELAY_WORK': '1' if work else ''},
                              stdin=subprocess.DEVNULL)
         try:
@@ -145,10 +157,7 @@ def run_relay(n:int=200, timeout:float=30., work:bool=False) -> dict:
             lat = []
             for v, a in np.random.default_rng(0).uniform(-1, 1, (n, 2)).round(3):
                 time.sleep(PACE)
-                k = len(unity.frames); t = time.perf_counter()
-                client.send_message('/e2c/emotion/va', [float(v), float(a)])
-                if not unity.wait_for(k + 1, timeout=2): raise RuntimeError('the relay lost a datagram')
-                lat.append(unity.frames[k]['t'] - t)
+                lat.append(_timed(raw, ('127.0.0.1', listen), unity, '/e2c/emotion/va', [float(v), float(a)]))
         finally:
             p.terminate(); p.wait()
     lat = np.array(lat or [0.]) * 1e3
@@ -204,6 +213,8 @@ def main(runs:int=5, only=None, baseline=None, n_va:int=200, verbose:bool=True, 
             print(f"  {'bridge, first frame':28s} {b['first_frame_s']:6.2f} s  {b['peak_mb']:6.0f} MB   ×{b['time_ratio']:.2f} time  "
                   f"×{b['mem_ratio']:.2f} memory; /e2c/emotion/va p50 {b['va_p50_ms']:.2f} ms, p99 {b['va_p99_ms']:.2f} ms, max {b['va_max_ms']:.2f} ms; "
                   f"labels p50 {b['label_p50_ms']:.2f} ms, p99 {b['label_p99_ms']:.2f} ms")
+            if b['n_va']: print(f"  {'':28s} (/e2c/emotion/va timed as before 2026-11-29, from building the request to the recorder's read: "
+                                f"p50 {b['va_read_p50_ms']:.2f} ms, p99 {b['va_read_p99_ms']:.2f} ms)")
         if 'bridge_baseline' in res:
             x, b = res['bridge_baseline'], res['bridge']
             print(f"  {'bridge (baseline)':28s} /e2c/emotion/va p50 {x['va_p50_ms']:.2f} ms, p99 {x['va_p99_ms']:.2f} ms; labels p50 "

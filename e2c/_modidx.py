@@ -577,6 +577,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                          'e2c.osc._osc_msg': ('osc.html#_osc_msg', 'e2c/osc.py'),
                          'e2c.osc._osc_str': ('osc.html#_osc_str', 'e2c/osc.py'),
                          'e2c.osc._pad': ('osc.html#_pad', 'e2c/osc.py'),
+                         'e2c.osc._stamp': ('osc.html#_stamp', 'e2c/osc.py'),
+                         'e2c.osc._timestamps': ('osc.html#_timestamps', 'e2c/osc.py'),
                          'e2c.osc.bridge_allow': ('osc.html#bridge_allow', 'e2c/osc.py'),
                          'e2c.osc.is_loopback': ('osc.html#is_loopback', 'e2c/osc.py'),
                          'e2c.osc.palette_bundle': ('osc.html#palette_bundle', 'e2c/osc.py'),

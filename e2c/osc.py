@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_osc.ipynb #32f59acd
 from __future__ import annotations
-import ipaddress, logging, math, socket, struct, threading, time
+import ipaddress, logging, math, socket, struct, sys, threading, time
 import numpy as np
 from fastcore.basics import patch
 from pythonosc.osc_message import OscMessage
@@ -113,12 +113,28 @@ def parse_osc(d:bytes, _depth:int=0) -> list[tuple[str, tuple]]:
     return [(addr, _osc_args(d, tags[1:], i))]
 
 # %% ../nbs/08_osc.ipynb #78b423f8
+_SO_TIMESTAMPNS = 35   # Linux's SO_TIMESTAMPNS (Python's socket module does not name it)
+
+def _timestamps(sock) -> bool:
+    "Ask the kernel to stamp each datagram's arrival on `sock` (Linux); False where it cannot."
+    if not sys.platform.startswith('linux'): return False
+    try: sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1); return True
+    except OSError: return False
+
+def _stamp(anc) -> float:
+    "The kernel's arrival time (`time.time()` clock) from a datagram's ancillary data; now if it has none."
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= 16:
+            s, ns = struct.unpack('qq', data[:16]); return s + ns * 1e-9
+    return time.time()
+
 class FrameRecorder:
-    "Listens where Unity would and records the frames that arrive (address → args, plus arrival time `t`)."
+    "Listens where Unity would and records the frames that arrive (address → args, plus arrival times `t` and `arrived`)."
     def __init__(self, host:str='127.0.0.1', port:int=0):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.sock.bind((host, port)); self.sock.settimeout(0.05)
+        self._stamped = _timestamps(self.sock)
         self.frames, self.errors, self._stop, self._cv = [], 0, threading.Event(), threading.Condition()
         self._thread = threading.Thread(target=self._run, name='e2c-recorder', daemon=True); self._thread.start()
 
@@ -127,10 +143,10 @@ class FrameRecorder:
 
     def _run(self):
         while not self._stop.is_set():
-            try: d = self.sock.recv(65536)
+            try: d, anc, _, _ = self.sock.recvmsg(65536, 64)
             except (socket.timeout, OSError): continue
-            t = time.perf_counter()
-            try: f = {**dict(parse_osc(d)), 't': t}
+            t, arrived = time.perf_counter(), _stamp(anc) if self._stamped else time.time()
+            try: f = {**dict(parse_osc(d)), 't': t, 'arrived': arrived}
             except ValueError: self.errors += 1; continue
             with self._cv: self.frames.append(f); self._cv.notify_all()
 

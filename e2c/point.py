@@ -5,7 +5,7 @@
 # %% ../nbs/08aa_point.ipynb #2d385a48
 from __future__ import annotations
 import array, math
-import numpy as np
+from operator import mul
 from .circumplex import REFERENCE, check_point
 from .oklab import gamut_map_list
 
@@ -52,13 +52,15 @@ class PointPalette:
         (w1, b1), (w2, b2), (w3, b3) = layers
         if w1.shape[0] != 2 or w3.shape[1] != 15 or w2.shape != (w1.shape[1], w3.shape[0]):
             raise ValueError(f'PointPalette needs a decoder 2 → n → n → 15, got {[w.shape for w, _ in layers]}')
-        self.w1, self.b1, self.w2, self.b2, self.w3, self.b3 = list(zip(*w1.tolist())), b1.tolist(), w2, b2, w3, b3
+        self.w1, self.b1 = list(zip(*w1.tolist())), b1.tolist()
+        self.w2, self.b2 = [array.array('d', c) for c in w2.T.tolist()], b2.tolist()   # columns: one dot product each
+        self.w3, self.b3 = [array.array('d', c) for c in w3.T.tolist()], b3.tolist()
 
     def decode(self, v:float, a:float) -> list:
         "The decoder's palette for (v, a): `e2c.bridge.NumpyDecoder` for one point."
         h = _gelu([v * x + a * y + b for (x, y), b in zip(self.w1, self.b1)])
-        h = _gelu((np.dot(h, self.w2) + self.b2).tolist())
-        o = (np.dot(h, self.w3) + self.b3).tolist()
+        h = _gelu([sum(map(mul, h, c)) + b for c, b in zip(self.w2, self.b2)])
+        o = [sum(map(mul, h, c)) + b for c, b in zip(self.w3, self.b3)]
         p = sorted(([1 / (1 + math.exp(-o[k])), 0.5 * math.tanh(o[k + 1]), 0.5 * math.tanh(o[k + 2])] for k in range(0, 15, 3)),
                    key=lambda c: c[0])
         return [_f32(c) for c in p]

@@ -191,6 +191,11 @@ def test_bench_startup(monkeypatch):
     assert c['torch']['time_ratio'] == 1 and c['torch']['mem_ratio'] == 1
     assert all(v['s'] > 0 and v['peak_mb'] > 0 and v['mem_ratio'] > 0 for v in c.values()), c
 
+def test_bench_idle(monkeypatch):
+    res = bench('bench_idle', monkeypatch).main(runs=2, sleep=0.001, verbose=False)
+    assert res['runs'] == 2 and {'numpy a + a', 'from_va (numpy)', 'PointPalette', 'PointPalette, 8 MB touched first'} <= set(res['steps'])
+    for v in res['steps'].values(): assert 0 < v['warm_p50_us'] and 0 < v['idle_p50_us'] <= v['idle_p99_us'] and v['ratio_p50'] > 0
+
 def test_bench_startup_relay(monkeypatch):
     "The transport floor: datagrams through the relay's two processes arrive, each timed."
     res = bench('bench_startup', monkeypatch).run_relay(n=5)
