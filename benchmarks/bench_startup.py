@@ -18,10 +18,9 @@ are the medians over the runs, and the ratios are against the torch import's med
   as before, from building the request to the recorder's read, is printed beside it), and as
   many label requests beside them; the requests are 25 ms apart, since the bridge takes one observation per frame
   (at 60 fps, requests sent back to back wait up to 16.7 ms for their frame whatever the palette costs);
-- `relay`: the bridge's transport alone, as the floor of the `/e2c/emotion/va` latency: a process that starts a child
-  (at the intake's niceness) which reads the listen socket and hands each datagram over a socket pair to its parent,
-  which sends it on to Unity's port; no parsing, no palette. Timed as the bridge's requests are (`--va` of them,
-  25 ms apart), in the same run;
+- `relay`: the bridge's transport alone, as the floor of the `/e2c/emotion/va` latency: a process that waits on the
+  listen socket and sends each datagram on to Unity's port, as the bridge's serve thread reads its input while it is
+  light; no parsing, no palette. Timed as the bridge's requests are (`--va` of them, 25 ms apart), in the same run;
 - `relay+palette`: the relay whose parent also parses each datagram and computes the point's palette and its frame
   as the bridge does (`e2c.point.PointPalette`, `e2c.osc.palette_bundle`): the floor with the palette's work, without
   the intake's checks, coalescing, smoothing and transitions;
@@ -108,36 +107,25 @@ def _timed(sock, to, unity, addr:str, arg, read:list|None=None) -> float:
     if read is not None: read.append(unity.frames[n]['t'] - t_build)
     return unity.frames[n]['arrived'] - t
 
-RELAY = """import os, selectors, signal, socket, subprocess, sys
+RELAY = """import os, selectors, signal, socket, sys
 lp, up = int(sys.argv[1]), int(sys.argv[2])
-if len(sys.argv) > 3:       # the child: the listen socket -> the socket pair, until its parent is gone
-    os.nice(10)
-    s, c = socket.socket(fileno=int(sys.argv[3])), socket.socket(fileno=int(sys.argv[4])); s.settimeout(0.5)
-    while os.getppid() != 1:
-        try: c.send(s.recv(65536))
-        except socket.timeout: pass
-    sys.exit()
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', lp))
-a, b = socket.socketpair()
-kid = subprocess.Popen([sys.executable, '-c', os.environ['E2C_RELAY'], str(lp), str(up), str(s.fileno()), str(b.fileno())],
-                       pass_fds=(s.fileno(), b.fileno()))
-def bye(*_): kid.kill(); kid.wait(); sys.exit()
-signal.signal(signal.SIGTERM, bye)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit())
 o = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); o.connect(('127.0.0.1', up))
-sel = selectors.DefaultSelector(); sel.register(a, selectors.EVENT_READ)
+sel = selectors.DefaultSelector(); sel.register(s, selectors.EVENT_READ)
 if os.environ.get('E2C_RELAY_WORK'):   # the point's palette and its frame on the way, nothing else of the bridge
     from e2c.generate import load_generator
     from e2c.bridge import numpy_va, _points
     from e2c.osc import parse_osc, palette_bundle
     pp = _points(numpy_va(load_generator()))
+    import gc; gc.collect(); gc.freeze()      # as e2c-bridge does
     def work(d):
-        try: (_, va), = parse_osc(d)
-        except ValueError: return b''   # datagrams that queued up while the generator loaded, run together (a stream pair)
+        (_, va), = parse_osc(d)
         return palette_bundle(pp(*va), 'relay', va)
 else: work = bytes
 while True:
     sel.select()
-    if d := work(a.recv(65536)): o.send(d)
+    if d := work(s.recv(65536)): o.send(d)
 """
 
 def run_relay(n:int=200, timeout:float=30., work:bool=False) -> dict:
@@ -146,7 +134,7 @@ def run_relay(n:int=200, timeout:float=30., work:bool=False) -> dict:
     from e2c.osc import FrameRecorder
     listen = _free_port()
     with FrameRecorder() as unity, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
-        p = subprocess.Popen([sys.executable, '-c', RELAY, str(listen), str(unity.port)], env=_env(ROOT) | {'E2C_RELAY': RELAY, 'E2C_RELAY_WORK': '1' if work else ''},
+        p = subprocess.Popen([sys.executable, '-c', RELAY, str(listen), str(unity.port)], env=_env(ROOT) | {'E2C_RELAY_WORK': '1' if work else ''},
                              stdin=subprocess.DEVNULL)
         try:
             client, t0 = SimpleUDPClient('127.0.0.1', listen), time.perf_counter()
