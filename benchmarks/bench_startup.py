@@ -21,7 +21,7 @@ are the medians over the runs, and the ratios are against the torch import's med
 - `relay`: the bridge's transport alone, as the floor of the `/e2c/emotion/va` latency: a process that waits on the
   listen socket and sends each datagram on to Unity's port, as the bridge's serve thread reads its input while it is
   light; no parsing, no palette. Timed as the bridge's requests are (`--va` of them, 25 ms apart), in the same run;
-- `relay+palette`: the relay whose parent also parses each datagram and computes the point's palette and its frame
+- `relay+palette`: the relay that also parses each datagram and computes the point's palette and its frame
   as the bridge does (`e2c.point.PointPalette`, `e2c.osc.palette_bundle`): the floor with the palette's work, without
   the intake's checks, coalescing, smoothing and transitions;
 - `numpy`: a process that encodes one prompt with the numpy MiniLM and nothing else (what a path without torch
