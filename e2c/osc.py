@@ -145,7 +145,7 @@ class FrameRecorder:
         while not self._stop.is_set():
             try: d, anc, _, _ = self.sock.recvmsg(65536, 64)
             except (socket.timeout, OSError): continue
-            t, arrived = time.perf_counter(), _stamp(anc) if self._stamped else time.time()
+            t, arrived = time.perf_counter(), _stamp(anc)   # no stamp (not Linux): now
             try: f = {**dict(parse_osc(d)), 't': t, 'arrived': arrived}
             except ValueError: self.errors += 1; continue
             with self._cv: self.frames.append(f); self._cv.notify_all()
