@@ -18,9 +18,13 @@ are the medians over the runs, and the ratios are against the torch import's med
   as before, from building the request to the recorder's read, is printed beside it), and as
   many label requests beside them; the requests are 25 ms apart, since the bridge takes one observation per frame
   (at 60 fps, requests sent back to back wait up to 16.7 ms for their frame whatever the palette costs);
+- `small-pages`: with `bridge`, the same bridge with `E2C_HUGE_PAGES=0` (its memory on the usual 4 KiB pages, not
+  the huge pages `e2c-bridge` restarts itself on: `e2c.entry.huge_pages_env`), timed right after it in the last run,
+  and the ratios of their latencies;
 - `relay`: the bridge's transport alone, as the floor of the `/e2c/emotion/va` latency: a process that waits on the
   listen socket and sends each datagram on to Unity's port, as the bridge's serve thread reads its input while it is
-  light; no parsing, no palette. Timed as the bridge's requests are (`--va` of them, 25 ms apart), in the same run;
+  light; no parsing, no palette. Timed as the bridge's requests are (`--va` of them, 25 ms apart), in the same run,
+  with the bridge's memory setting (huge pages where `e2c-bridge` takes them);
 - `relay+palette`: the relay that also parses each datagram and computes the point's palette and its frame
   as the bridge does (`e2c.point.PointPalette`, `e2c.osc.palette_bundle`): the floor with the palette's work, without
   the intake's checks, coalescing, smoothing and transitions;
@@ -38,6 +42,7 @@ import numpy as np
 from pythonosc.osc_message_builder import OscMessageBuilder
 from benchtools import load_average, print_json
 from e2c.circumplex import CLASSES
+from e2c.entry import huge_pages_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PALETTE = "import sys; sys.argv = ['e2c-palette', *sys.argv[1:]]\nfrom e2c.generate import e2c_palette_cli\ne2c_palette_cli()"
@@ -63,7 +68,7 @@ def run_once(code:str, args=(), root=ROOT) -> tuple[float, float, int]:
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-def run_bridge(n_va:int=200, root=ROOT, timeout:float=120., intake:str='process') -> dict:
+def run_bridge(n_va:int=200, root=ROOT, timeout:float=120., intake:str='process', env:dict|None=None) -> dict:
     "Seconds from starting e2c-bridge (with the generator) to the first label's frame at Unity, its peak MB, and /e2c/emotion/va latencies."
     from pythonosc.udp_client import SimpleUDPClient
     from e2c.osc import FrameRecorder
@@ -72,7 +77,7 @@ def run_bridge(n_va:int=200, root=ROOT, timeout:float=120., intake:str='process'
         args = ['--listen-port', str(listen), '--unity-port', str(unity.port), '--seconds', '0', '--keepalive', '0',
                 '--tau', '0', '--margin', '0', '--dwell', '0', '--duration', str(timeout), '--intake', intake]
         t0 = time.perf_counter()
-        p = subprocess.Popen([sys.executable, '-c', ENTRY.format(cmd='e2c-bridge', fn='e2c_bridge'), *args], env=_env(root), cwd=root,
+        p = subprocess.Popen([sys.executable, '-c', ENTRY.format(cmd='e2c-bridge', fn='e2c_bridge'), *args], env=_env(root) | (env or {}), cwd=root,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         try:
             client = SimpleUDPClient('127.0.0.1', listen)
@@ -134,7 +139,8 @@ def run_relay(n:int=200, timeout:float=30., work:bool=False) -> dict:
     from e2c.osc import FrameRecorder
     listen = _free_port()
     with FrameRecorder() as unity, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
-        p = subprocess.Popen([sys.executable, '-c', RELAY, str(listen), str(unity.port)], env=_env(ROOT) | {'E2C_RELAY_WORK': '1' if work else ''},
+        env = huge_pages_env(_env(ROOT)) or _env(ROOT)     # as e2c-bridge runs
+        p = subprocess.Popen([sys.executable, '-c', RELAY, str(listen), str(unity.port)], env=env | {'E2C_RELAY_WORK': '1' if work else ''},
                              stdin=subprocess.DEVNULL)
         try:
             client, t0 = SimpleUDPClient('127.0.0.1', listen), time.perf_counter()
@@ -176,6 +182,7 @@ def main(runs:int=5, only=None, baseline=None, n_va:int=200, verbose:bool=True, 
             if rc not in (0,): fails[k] = rc
         if not only or 'bridge' in only:
             bridge.append(run_bridge(n_va if r == runs - 1 else 0, intake=intake))
+            if only and 'small-pages' in only and r == runs - 1: small = run_bridge(n_va, intake=intake, env={'E2C_HUGE_PAGES': '0'})
             if baseline and r == runs - 1: base_bridge = run_bridge(n_va, root=Path(baseline), intake=intake)
         if (not only or 'relay' in only) and r == runs - 1: res_relay = run_relay(n_va)
         if (not only or 'relay+palette' in only) and r == runs - 1: res_work = run_relay(n_va, 120., work=True)
@@ -192,6 +199,7 @@ def main(runs:int=5, only=None, baseline=None, n_va:int=200, verbose:bool=True, 
                               peak_mb=float(np.median([x['peak_mb'] for x in bridge])))
         res['bridge'] = b | dict(time_ratio=b['first_frame_s'] / t0, mem_ratio=b['peak_mb'] / m0)
         if baseline: res['bridge_baseline'] = base_bridge
+        if only and 'small-pages' in only: res['bridge_small_pages'] = small
     if verbose:
         print(f"load average {res['load_average']}; medians of {runs} runs; ratios against python -c 'import torch'; the bridge's intake: {intake}")
         for k, v in res['commands'].items():
@@ -203,10 +211,12 @@ def main(runs:int=5, only=None, baseline=None, n_va:int=200, verbose:bool=True, 
                   f"labels p50 {b['label_p50_ms']:.2f} ms, p99 {b['label_p99_ms']:.2f} ms")
             if b['n_va']: print(f"  {'':28s} (/e2c/emotion/va timed as before 2026-11-29, from building the request to the recorder's read: "
                                 f"p50 {b['va_read_p50_ms']:.2f} ms, p99 {b['va_read_p99_ms']:.2f} ms)")
-        if 'bridge_baseline' in res:
-            x, b = res['bridge_baseline'], res['bridge']
-            print(f"  {'bridge (baseline)':28s} /e2c/emotion/va p50 {x['va_p50_ms']:.2f} ms, p99 {x['va_p99_ms']:.2f} ms; labels p50 "
-                  f"{x['label_p50_ms']:.2f} ms, p99 {x['label_p99_ms']:.2f} ms; this checkout's over the baseline's: va p50 "
+        for key, name, what in (('bridge_small_pages', 'bridge on 4 KiB pages', 'on huge pages over 4 KiB pages'),
+                                ('bridge_baseline', 'bridge (baseline)', "this checkout's over the baseline's")):
+            if key not in res: continue
+            x, b = res[key], res['bridge']
+            print(f"  {name:28s} {x['first_frame_s']:6.2f} s  {x['peak_mb']:6.0f} MB{'':27s}/e2c/emotion/va p50 {x['va_p50_ms']:.2f} ms, p99 {x['va_p99_ms']:.2f} ms; labels p50 "
+                  f"{x['label_p50_ms']:.2f} ms, p99 {x['label_p99_ms']:.2f} ms; {what}: va p50 "
                   f"×{b['va_p50_ms'] / x['va_p50_ms']:.2f}, p99 ×{b['va_p99_ms'] / x['va_p99_ms']:.2f}, labels p99 ×{b['label_p99_ms'] / x['label_p99_ms']:.2f}")
         if 'relay' in res:
             x = res['relay']
@@ -222,7 +232,7 @@ def main(runs:int=5, only=None, baseline=None, n_va:int=200, verbose:bool=True, 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--runs', type=int, default=5)
-    ap.add_argument('--only', default=None, help='comma-separated: class, free, n1000, numpy, help, bridge, relay, relay+palette')
+    ap.add_argument('--only', default=None, help='comma-separated: class, free, n1000, numpy, help, bridge, small-pages, relay, relay+palette')
     ap.add_argument('--baseline', default=None, help='another e2c checkout to run class, free, n1000 and the bridge latencies with')
     ap.add_argument('--va', type=int, default=200, help='/e2c/emotion/va requests timed in the last run')
     ap.add_argument('--intake', default='process', help="the bridge's --intake: process (its default) or thread")

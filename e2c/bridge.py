@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from fastcore.basics import patch, store_attr
 from fastcore.script import call_parse
-from .entry import cli_delegates, cli_settings
+from .entry import cli_delegates, cli_settings, huge_pages_mb
 from .oklab import gamut_map, EASINGS
 from .palette import Palette, sort_by_lightness, oklab_head
 from .circumplex import CLASSES, VA, ANCHORS, SIGMA_VA, check_va, va_weights, probs_blend, va_blend
@@ -379,6 +379,10 @@ def _bad(msg:str):
     print(f'e2c-bridge: error: {msg}', file=sys.stderr, flush=True)
     raise SystemExit(2)
 
+def _on_huge_pages() -> str:
+    "For the start-up line: how much of this process's memory is on huge pages (`e2c.entry`), when some is."
+    return f'; {mb:,.0f} MB of its memory on huge pages' if (mb := huge_pages_mb()) else ''
+
 def _check_options(listen_port, unity_port, duration, tau, margin, dwell, seconds, fps, easing, keepalive, priority, intake):
     "One line for the first bad option, exit status 2."
     for name, v, lo in (('--listen-port', listen_port, 0), ('--unity-port', unity_port, 1)):
@@ -429,7 +433,7 @@ def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recog
         with br:
             host, port = br.address
             print(f'e2c-bridge: listening on {host}:{port} (receive buffer {br.rcvbuf:,} bytes), accepting {br.allow}, streaming to Unity at '
-                  f'{unity_host}:{unity_port}; palettes from {what}. Ctrl-C stops.', flush=True)
+                  f'{unity_host}:{unity_port}; palettes from {what}{_on_huge_pages()}. Ctrl-C stops.', flush=True)
             br.serve_forever(duration or None)
         print(br.report(), flush=True)
         return br.counters

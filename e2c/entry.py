@@ -4,11 +4,11 @@
 
 # %% ../nbs/00h_entry.ipynb #9f7240dd
 from __future__ import annotations
-import __future__, ast, importlib, importlib.util, inspect, sys, textwrap
+import __future__, ast, importlib, importlib.util, inspect, os, sys, textwrap
 
 # %% auto #0
-__all__ = ['COMMANDS', 'cli_delegates', 'cli_settings', 'light_function', 'print_help', 'run', 'e2c_fetch_data', 'e2c_train',
-           'e2c_eval', 'e2c_bridge', 'e2c_replay']
+__all__ = ['COMMANDS', 'THP', 'cli_delegates', 'cli_settings', 'light_function', 'print_help', 'huge_pages_env', 'huge_pages_mb',
+           'run', 'e2c_fetch_data', 'e2c_train', 'e2c_eval', 'e2c_bridge', 'e2c_replay']
 
 # %% ../nbs/00h_entry.ipynb #4d965593
 COMMANDS = {'e2c-fetch-data': 'e2c.fetch:e2c_fetch_data', 'e2c-train': 'e2c.recipes:e2c_train',
@@ -112,10 +112,51 @@ def _wants_help(args:list[str]) -> bool:
         if a in ('-h', '--help'): return True
     return False
 
+# %% ../nbs/00h_entry.ipynb #71240050
+THP = '/sys/kernel/mm/transparent_hugepage/enabled'
+
+def _glibc() -> tuple:
+    "glibc's version as (major, minor), or () for another C library."
+    try: v = os.confstr('CS_GNU_LIBC_VERSION') or ''
+    except (AttributeError, ValueError, OSError): return ()
+    try: return tuple(map(int, v.split()[1].split('.')[:2])) if v.startswith('glibc ') else ()
+    except (IndexError, ValueError): return ()
+
+def huge_pages_env(environ:dict|None=None, # the environment (default: `os.environ`)
+                   thp:str=THP, # the kernel's transparent huge page setting
+                   glibc:tuple|None=None # glibc's (major, minor) (default: this process's; () for another C library)
+                  ) -> dict|None:
+    "The environment that puts a new Python process's objects on transparent huge pages; None when the system cannot, the user chose otherwise, or it is so already."
+    env = dict(os.environ if environ is None else environ)
+    if env.get('E2C_HUGE_PAGES', '1').strip() == '0' or env.get('PYTHONMALLOC', 'malloc') != 'malloc': return None
+    if 'glibc.malloc.hugetlb' in (tun := env.get('GLIBC_TUNABLES', '')): return None
+    if (_glibc() if glibc is None else glibc) < (2, 35): return None     # the tunable came in glibc 2.35
+    try:
+        with open(thp) as f: mode = f.read()
+    except OSError: return None
+    if '[never]' in mode: return None
+    return env | {'PYTHONMALLOC': 'malloc', 'GLIBC_TUNABLES': f"{tun}:glibc.malloc.hugetlb=1" if tun else 'glibc.malloc.hugetlb=1'}
+
+def huge_pages_mb() -> float|None:
+    "MB of this process's anonymous memory on transparent huge pages (`AnonHugePages`); None where the kernel does not say."
+    try:
+        with open('/proc/self/smaps_rollup') as f:
+            return next(int(l.split()[1]) / 1024 for l in f if l.startswith('AnonHugePages:'))
+    except (OSError, StopIteration, ValueError, IndexError): return None
+
+def _restart_on_huge_pages():
+    "Run this process's command line again with `huge_pages_env`; return when that does not apply or cannot be done."
+    if getattr(sys, 'frozen', False) or not sys.executable or len(sys.orig_argv) < 2: return   # no command line to run again
+    if (env := huge_pages_env()) is None: return
+    sys.stdout.flush(); sys.stderr.flush()
+    try: os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
+    except OSError: pass       # it runs on as it started
+
 # %% ../nbs/00h_entry.ipynb #47bddbc7
-def run(target:str):
+def run(target:str, huge:bool=False): # huge: first start again with the memory on huge pages (`huge_pages_env`)
     "Run the console command `target` ('module:function' of a `@call_parse` function) with `sys.argv`; its help without importing it."
     if _wants_help(sys.argv[1:]) and print_help(target): sys.exit(0)
+    if huge: _restart_on_huge_pages()
     mod, name = target.split(':')
     f = getattr(importlib.import_module(mod), name)
     from fastcore.script import parse_cli
@@ -127,5 +168,5 @@ def run(target:str):
 def e2c_fetch_data(): "Console entry point of `e2c-fetch-data`."; run(COMMANDS['e2c-fetch-data'])
 def e2c_train(): "Console entry point of `e2c-train`."; run(COMMANDS['e2c-train'])
 def e2c_eval(): "Console entry point of `e2c-eval`."; run(COMMANDS['e2c-eval'])
-def e2c_bridge(): "Console entry point of `e2c-bridge`."; run(COMMANDS['e2c-bridge'])
+def e2c_bridge(): "Console entry point of `e2c-bridge`."; run(COMMANDS['e2c-bridge'], huge=True)
 def e2c_replay(): "Console entry point of `e2c-replay`."; run(COMMANDS['e2c-replay'])

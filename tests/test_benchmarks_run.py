@@ -197,12 +197,12 @@ def test_bench_idle(monkeypatch):
     for v in res['steps'].values(): assert 0 < v['warm_p50_us'] and 0 < v['idle_p50_us'] <= v['idle_p99_us'] and v['ratio_p50'] > 0
 
 def test_bench_startup_relay(monkeypatch):
-    "The transport floor: datagrams through the relay's two processes arrive, each timed."
+    "The transport floor: datagrams through the relay arrive, each timed."
     res = bench('bench_startup', monkeypatch).run_relay(n=5)
     assert res['n'] == 5 and 0 < res['relay_p50_ms'] <= res['relay_p99_ms'] <= res['relay_max_ms'] < 2000, res
 
 def test_bench_startup_relay_palette(monkeypatch):
-    "The floor with the palette: the relay's parent computes each point's palette and frame; they arrive, each timed."
+    "The floor with the palette: the relay computes each point's palette and frame; they arrive, each timed."
     res = bench('bench_startup', monkeypatch).run_relay(n=3, timeout=120., work=True)
     assert res['n'] == 3 and 0 < res['relay_p50_ms'] <= res['relay_p99_ms'] <= res['relay_max_ms'] < 2000, res
 

@@ -3,7 +3,7 @@
 A fake Unity decodes what the bridge sends with python-osc's parser (an implementation
 independent of e2c's), and a fake recogniser sends with python-osc's client.
 """
-import math, re, selectors, signal, socket, subprocess, sys, threading, time
+import math, os, re, selectors, signal, socket, subprocess, sys, threading, time
 from pathlib import Path
 import numpy as np
 import pytest
@@ -15,6 +15,7 @@ from e2c.oklab import delta_eok
 from e2c.osc import OUT_ADDRESSES
 from e2c.stream import PaletteSender
 from e2c.bridge import AnchorSource, Bridge
+from e2c.entry import huge_pages_env
 from e2c.palette import Palette
 
 SRC = AnchorSource()
@@ -339,15 +340,17 @@ def bridge_cmd(tmp_path):
     exe = Path(sys.executable).parent / 'e2c-bridge'
     if exe.exists(): return [str(exe)]
     script = tmp_path / 'e2c_bridge.py'
-    script.write_text('import sys\nfrom e2c.bridge import e2c_bridge\nsys.exit(e2c_bridge())\n')
+    script.write_text('import sys\nfrom e2c.entry import e2c_bridge\nsys.exit(e2c_bridge())\n')
     return [sys.executable, str(script)]
 
 
-@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
-def test_cli_serves_and_shuts_down_cleanly(tmp_path, unity, sig):
+@pytest.mark.parametrize('sig,huge', [(signal.SIGINT, True), (signal.SIGTERM, False)])
+def test_cli_serves_and_shuts_down_cleanly(tmp_path, unity, sig, huge):
+    "Serves, counts, stops on the signal; restarts itself with its memory on huge pages where the system allows, not with E2C_HUGE_PAGES=0."
     cmd = bridge_cmd(tmp_path) + ['--listen-port', '0', '--unity-port', str(unity.port), '--anchors', '--seconds', '0.05',
                                   '--keepalive', '0', '--tau', '0', '--margin', '0', '--dwell', '0']
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {k: v for k, v in os.environ.items() if k not in ('PYTHONMALLOC', 'GLIBC_TUNABLES')} | {'E2C_HUGE_PAGES': '1' if huge else '0'}
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         with selectors.DefaultSelector() as sel:     # the start-up line, or give up after 30 s
             sel.register(p.stdout, selectors.EVENT_READ)
@@ -355,6 +358,11 @@ def test_cli_serves_and_shuts_down_cleanly(tmp_path, unity, sig):
         m = re.search(r'listening on 127\.0\.0\.1:(\d+)', line)
         assert m, (line, p.stderr.read() if p.poll() is not None else '')
         assert 'reference anchors' in line
+        environ = Path(f'/proc/{p.pid}/environ').read_bytes().split(b'\0') if sys.platform == 'linux' else []
+        if huge and huge_pages_env(env) is not None:     # Linux, glibc ≥ 2.35, transparent huge pages not 'never'
+            assert re.search(r'; [\d,]+ MB of its memory on huge pages\. Ctrl-C', line), line
+            assert b'PYTHONMALLOC=malloc' in environ and b'GLIBC_TUNABLES=glibc.malloc.hugetlb=1' in environ
+        if not huge: assert 'huge pages' not in line and b'PYTHONMALLOC=malloc' not in environ, line
         rec = SimpleUDPClient('127.0.0.1', int(m.group(1)))
         rec.send_message('/e2c/emotion/label', 'alert and excited')
         assert unity.wait_for(1)
