@@ -1,13 +1,17 @@
 """The docs site in a real headless Chromium, served over HTTP on 127.0.0.1.
 
+Pages are rendered by Chromium driven through Playwright, two browsers at a time, each started once for its share
+of the pages: load, then 5 s of the page's own (virtual) time, as `chromium --virtual-time-budget` gives; the DOM and
+the uncaught errors are kept per page for the session. Screenshots come from `chromium --screenshot`.
+
 The site is the one `tools/docs` builds. With E2C_DOCS_SITE set (a folder, absolute or relative
 to the repository root; `.ci/test` sets it after building `site/`) the tests use that build;
 otherwise they build one into a temporary folder first (this executes the notebooks: minutes).
 Chromium is a requirement, not an option: `.ci/install` installs it.
 """
 from concurrent.futures import ThreadPoolExecutor
-import importlib.util, io, json, os, re, shutil, signal, subprocess, sys, tempfile, threading
-from functools import partial
+import hashlib, importlib.util, io, json, os, re, shutil, signal, subprocess, sys, tempfile, threading, time
+from functools import lru_cache, partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -94,12 +98,45 @@ def chromium(url:str, *args, timeout:int=120) -> SimpleNamespace:
     return SimpleNamespace(rc=p.returncode, out=out, err=err, js_errors=errors)
 
 _DOMS = {}
+def _render(browser, url:str) -> tuple[str, list]:
+    "(the DOM as HTML, the uncaught errors) of `url` in a fresh context of `browser`: loaded, then 5 s of the page's own time."
+    ctx = browser.new_context(viewport={'width': W, 'height': H})
+    try:
+        page, errors, done = ctx.new_page(), [], []
+        page.on('pageerror', lambda e: errors.append(f'Uncaught {e}'))
+        page.goto(url, wait_until='load', timeout=120_000)
+        cdp = ctx.new_cdp_session(page)      # then its timers run in virtual time, as chromium --virtual-time-budget runs them
+        cdp.on('Emulation.virtualTimeBudgetExpired', lambda _: done.append(1))
+        cdp.send('Emulation.setVirtualTimePolicy', {'policy': 'pauseIfNetworkFetchesPending', 'budget': 5000})
+        end = time.monotonic() + 120
+        while not done:
+            if time.monotonic() > end: pytest.fail(f'{url}: the page did not settle within 120 s', pytrace=False)
+            page.wait_for_timeout(5)
+        root = cdp.send('DOM.getDocument', {'depth': 0})['root']['nodeId']
+        return cdp.send('DOM.getOuterHTML', {'nodeId': root})['outerHTML'], errors
+    finally: ctx.close()
+
+def render(urls):
+    "Render the pages not rendered yet: two browsers at a time (2 cores), each started once for its share of the pages."
+    todo = [u for u in dict.fromkeys(urls) if u not in _DOMS]
+    if not todo: return
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f'Chromium not found ({CHROMIUM}): the docs tests need a real browser; run .ci/install '
+                    '(apt-get install chromium) or set E2C_CHROMIUM', pytrace=False)
+    from playwright.sync_api import sync_playwright
+    def share(urls):
+        with sync_playwright() as pw:      # one per thread: Playwright's sync API stays in the thread that started it
+            b = pw.chromium.launch(executable_path=CHROMIUM, args=['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-dev-shm-usage',
+                                                                   '--force-color-profile=srgb', '--hide-scrollbars'])
+            try:
+                for u in urls: _DOMS[u] = _render(b, u)
+            finally: b.close()
+    parts = [todo[i::2] for i in range(min(2, len(todo)))]
+    with ThreadPoolExecutor(len(parts)) as pool: list(pool.map(share, parts))
+
 def dom(url:str) -> tuple:
     "The DOM after the page's scripts ran, parsed (a fresh copy); and the JS errors. A page of the site is rendered once per session."
-    if url not in _DOMS:
-        r = chromium(url, '--virtual-time-budget=5000', '--dump-dom')
-        assert r.rc == 0 and '<html' in r.out, f'chromium --dump-dom failed on {url}:\n{r.err[-3000:]}'
-        _DOMS[url] = r.out, r.js_errors
+    render([url])
     out, errors = _DOMS[url]
     return BeautifulSoup(out, 'html.parser'), list(errors)
 
@@ -122,7 +159,11 @@ def count_colour(im:Image.Image, rgb, tol:int=3) -> int:
     return int((np.abs(np.asarray(im, dtype=np.int16) - np.array(rgb)) <= tol).all(-1).sum())
 
 # --------------------------------------------------------------------------------------------- the site's pages
-def static(site:Path, name:str) -> BeautifulSoup: return BeautifulSoup((site/name).read_text(), 'html.parser')
+_SOUPS = {}
+def static(site:Path, name:str) -> BeautifulSoup:
+    "The page as built, parsed once per session (about 0.2 s a page here): read it, do not change it."
+    if (site, name) not in _SOUPS: _SOUPS[site, name] = BeautifulSoup((site/name).read_text(), 'html.parser')
+    return _SOUPS[site, name]
 
 def pages(site:Path) -> list:
     "The site's pages in nav order (the home page first)."
@@ -184,7 +225,7 @@ def test_nav_has_every_notebook_and_resolves(server):
 
 def test_every_internal_link_and_anchor_resolves(server):
     "All pages: each internal href answers 200, and each #fragment names an element of its page."
-    bad, ids = [], {}
+    bad, ids, status_of = [], {}, {}
     def page_ids(path):
         if path not in ids: ids[path] = {t['id'] for t in static(server.site, path).find_all(id=True)}
         return ids[path]
@@ -194,9 +235,11 @@ def test_every_internal_link_and_anchor_resolves(server):
             if re.match(r'^(https?:|mailto:|javascript:|data:)', h): continue
             url = urljoin(server.base + page, h)
             path, frag = unquote(urlsplit(url).path).lstrip('/') or 'index.html', unquote(urlsplit(url).fragment)
-            try:
-                with urlopen(url.split('#')[0], timeout=10) as r: status = r.status
-            except HTTPError as e: status = e.code
+            if (target := url.split('#')[0]) not in status_of:      # each URL asked once
+                try:
+                    with urlopen(target, timeout=10) as r: status_of[target] = r.status
+                except HTTPError as e: status_of[target] = e.code
+            status = status_of[target]
             if status != 200: bad.append(f'{page}: {h} → HTTP {status}'); continue
             if frag and path.endswith('.html') and frag not in page_ids(path): bad.append(f'{page}: {h} → no id {frag!r}')
     assert not bad, f'{len(bad)} broken links:\n' + '\n'.join(bad[:40])
@@ -212,16 +255,49 @@ def test_site_works_offline(server):
             if 'stylesheet' in t.get('rel', []) and re.match(r'https?:', t['href']): ext.append(f'{page.name}: {t["href"]}')
     assert not ext, '\n'.join(ext)
 
+def scripts(site:Path, page:str) -> tuple:
+    "What a page runs: each script's source file (less its content hash) or inline text's digest; plotly data as one marker."
+    sig = []
+    for t in static(site, page).find_all('script'):
+        if t.get('src'): sig.append(re.sub(r'\.[0-9a-f]{8}\.', '.', t['src']))
+        elif 'e2c-plotly-data' in (t.get('class') or []): sig.append('plotly data')
+        else: sig.append(hashlib.sha1(t.get_text().encode()).hexdigest())
+    return tuple(dict.fromkeys(sig))
+
+TEX = re.compile(r'\$\$.+?\$\$|\$[^$\s][^$]*?\\[A-Za-z]+[^$]*?\$', re.S)     # $$…$$, or $…\command…$
+
+def prose(soup:BeautifulSoup) -> str:
+    "The text of a page's markdown cells, without code and without what MathJax made or keeps (the soup is left as it is)."
+    skip = set(map(id, soup.select('script, pre, code, .MathJax, .MathJax_Display, .MathJax_Preview, .MathJax_CHTML, mjx-container')))
+    return ' '.join(t for e in soup.select('.jp-RenderedMarkdown') for t in e.strings if not any(id(a) in skip for a in t.parents))
+
+@lru_cache(None)
+def math_pages(site:Path) -> dict:
+    "page → the TeX in its prose, for the pages that have some."
+    tex = {p: TEX.findall(prose(static(site, p))) for p in pages(site)}
+    return {p: t for p, t in tex.items() if t}
+
 def test_notebook_pages_render(server):
-    "Every chapter: title, nav, a heading, code, no JS error."
+    """Every chapter has its title, nav, a heading and notebook cells, and runs in the browser without a JS error.
+    The browser takes about 2 s a page here, so by default it renders one chapter of each set that loads the same
+    scripts, and those with mathematics or plotly figures (which the tests below render anyway); every chapter
+    with E2C_SLOW_TESTS=1."""
     todo = [p for p in pages(server.site)[1:] if p != 'figures.html']
-    with ThreadPoolExecutor(2) as pool: list(pool.map(lambda p: dom(server.base + p), todo))   # two browsers at a time: 2 cores
     for page in todo:
-        soup, errors = dom(server.base + page)
+        soup = static(server.site, page)
         assert soup.title and 'e2c' in soup.title.get_text(), page
         assert soup.select('nav.md-nav--primary a.md-nav__link'), f'{page}: no nav'
         assert soup.select_one('.md-content h1'), f'{page}: no title'
         assert soup.select('.jp-Notebook .jp-Cell'), f'{page}: no notebook cells'
+    if not os.environ.get('E2C_SLOW_TESTS'):
+        first = {}
+        for page in todo: first.setdefault(scripts(server.site, page), page)
+        extra = set(math_pages(server.site)) | {p for p in todo if 'e2c-plotly-data' in (server.site/p).read_text()}
+        todo = [p for p in todo if p in extra or p in first.values()]
+    render([server.base + p for p in todo])
+    for page in todo:
+        soup, errors = dom(server.base + page)
+        assert soup.select('.jp-Notebook .jp-Cell'), f'{page}: no notebook cells once rendered'
         assert not errors, f'{page}: {errors}'
 
 def test_palette_page_shows_swatches_and_api(server, tmp_path):
@@ -286,26 +362,20 @@ def test_plotly_figures_render_offline(server, tmp_path):
     im = screenshot(server.base + '__e2c_plotly_check.html', tmp_path/'plotly.png')
     assert count_colour(im, (0xe0, 0x66, 0x2b)) >= 2000, 'the bars are not on the screenshot'
     # and every plotly figure of the notebooks renders
-    for page in pages(server.site):
-        if 'e2c-plotly-data' not in (server.site/page).read_text(): continue
+    todo = [p for p in pages(server.site) if 'e2c-plotly-data' in (server.site/p).read_text()]
+    render([server.base + p for p in todo])
+    for page in todo:
         soup, errors = dom(server.base + page)
         divs = soup.select('.plotly-graph-div')
         assert divs and all(d.select('svg.main-svg') for d in divs), f'{page}: a plotly figure did not render'
         assert not errors, f'{page}: {errors}'
 
-TEX = re.compile(r'\$\$.+?\$\$|\$[^$\s][^$]*?\\[A-Za-z]+[^$]*?\$', re.S)     # $$…$$, or $…\command…$
-
-def prose(soup:BeautifulSoup) -> str:
-    "The text of a page's markdown cells, without code and without what MathJax made or keeps."
-    for t in soup.select('script, pre, code, .MathJax, .MathJax_Display, .MathJax_Preview, .MathJax_CHTML, mjx-container'): t.decompose()
-    return ' '.join(e.get_text(' ') for e in soup.select('.jp-RenderedMarkdown'))
-
 def test_math_renders_offline(server):
     "Every page whose prose holds TeX gets it typeset by the site's own MathJax: no raw TeX is left, no JS error."
-    pages_tex = {p: TEX.findall(prose(static(server.site, p))) for p in pages(server.site)}
-    pages_tex = {p: t for p, t in pages_tex.items() if t}
+    pages_tex = math_pages(server.site)
     assert pages_tex, 'no page of the site has mathematics: is the TeX pattern right?'
     assert (server.site/'assets'/'mathjax'/'MathJax.js').is_file(), 'MathJax is not in the site'
+    render([server.base + p for p in pages_tex])
     for page, tex in pages_tex.items():
         soup, errors = dom(server.base + page)
         assert not errors, f'{page}: {errors}'
