@@ -410,7 +410,7 @@ def e2c_bridge(listen_host:str='127.0.0.1', # address to listen on for the recog
                device:str='auto', # where the generator runs: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps
                allow:str=None, # senders accepted: addresses or networks, e.g. 192.168.1.20,10.0.0.0/24, or any; needed when --listen-host is not loopback (default: any, on loopback)
                **kwargs): # the Bridge's settings: seconds, fps, easing, keepalive, priority, intake
-    "Listen for the emotion recogniser over OSC and stream palette transitions to Unity."
+    "Listen for the emotion recogniser over OSC and stream palette transitions to Unity. On Linux it runs with its memory on huge pages, faster after idle (E2C_HUGE_PAGES=0: not)."
     kw = cli_settings(e2c_bridge, kwargs)
     _check_options(listen_port, unity_port, duration, tau, margin, dwell, **kw)
     try: dev = resolve_device(device, torch_free=anchors)     # the anchors need no torch
