@@ -18,7 +18,7 @@ are the medians over the runs, and the ratios are against the torch import's med
   as before, from building the request to the recorder's read, is printed beside it), and as
   many label requests beside them; the requests are 25 ms apart, since the bridge takes one observation per frame
   (at 60 fps, requests sent back to back wait up to 16.7 ms for their frame whatever the palette costs);
-- `small-pages`: with `bridge`, the same bridge with `E2C_HUGE_PAGES=0` (its memory on the usual 4 KiB pages, not
+- `small-pages`: `bridge`, and the same bridge with `E2C_HUGE_PAGES=0` (its memory on the usual 4 KiB pages, not
   the huge pages `e2c-bridge` restarts itself on: `e2c.entry.huge_pages_env`), timed right after it in the last run,
   and the ratios of their latencies;
 - `relay`: the bridge's transport alone, as the floor of the `/e2c/emotion/va` latency: a process that waits on the
@@ -68,8 +68,10 @@ def run_once(code:str, args=(), root=ROOT) -> tuple[float, float, int]:
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
+SMALL_PAGES = {'E2C_HUGE_PAGES': '0', 'PYTHONMALLOC': None, 'GLIBC_TUNABLES': None}   # 4 KiB pages, whatever this script runs on
+
 def run_bridge(n_va:int=200, root=ROOT, timeout:float=120., intake:str='process', env:dict|None=None) -> dict:
-    "Seconds from starting e2c-bridge (with the generator) to the first label's frame at Unity, its peak MB, and /e2c/emotion/va latencies."
+    "Seconds from starting e2c-bridge (with the generator) to the first label's frame at Unity, its peak MB, and /e2c/emotion/va latencies; `env` adds to the environment (a None value removes)."
     from pythonosc.udp_client import SimpleUDPClient
     from e2c.osc import FrameRecorder
     listen = _free_port()
@@ -77,7 +79,7 @@ def run_bridge(n_va:int=200, root=ROOT, timeout:float=120., intake:str='process'
         args = ['--listen-port', str(listen), '--unity-port', str(unity.port), '--seconds', '0', '--keepalive', '0',
                 '--tau', '0', '--margin', '0', '--dwell', '0', '--duration', str(timeout), '--intake', intake]
         t0 = time.perf_counter()
-        p = subprocess.Popen([sys.executable, '-c', ENTRY.format(cmd='e2c-bridge', fn='e2c_bridge'), *args], env=_env(root) | (env or {}), cwd=root,
+        p = subprocess.Popen([sys.executable, '-c', ENTRY.format(cmd='e2c-bridge', fn='e2c_bridge'), *args], env={k: v for k, v in (_env(root) | (env or {})).items() if v is not None}, cwd=root,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         try:
             client = SimpleUDPClient('127.0.0.1', listen)
@@ -180,9 +182,9 @@ def main(runs:int=5, only=None, baseline=None, n_va:int=200, verbose:bool=True, 
             t, m, rc = run_once(code, args, root)
             times[k].append(t); mems[k].append(m)
             if rc not in (0,): fails[k] = rc
-        if not only or 'bridge' in only:
+        if not only or 'bridge' in only or 'small-pages' in only:
             bridge.append(run_bridge(n_va if r == runs - 1 else 0, intake=intake))
-            if only and 'small-pages' in only and r == runs - 1: small = run_bridge(n_va, intake=intake, env={'E2C_HUGE_PAGES': '0'})
+            if only and 'small-pages' in only and r == runs - 1: small = run_bridge(n_va, intake=intake, env=SMALL_PAGES)
             if baseline and r == runs - 1: base_bridge = run_bridge(n_va, root=Path(baseline), intake=intake)
         if (not only or 'relay' in only) and r == runs - 1: res_relay = run_relay(n_va)
         if (not only or 'relay+palette' in only) and r == runs - 1: res_work = run_relay(n_va, 120., work=True)
